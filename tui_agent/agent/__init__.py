@@ -1,0 +1,1 @@
+"""The CodeAct agent: prompts, parsing, the loop, SAG and trajectories."""

@@ -1,0 +1,1 @@
+"""Sub-commands of ``tui-agent``; each module has ``register(app)`` and keeps heavy imports inside functions."""

@@ -1,0 +1,9 @@
+"""`tui-agent index` (placeholder until its module lands)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the main app."""

@@ -1,0 +1,1 @@
+"""Codebase understanding: tree-sitter symbols and a full-text index in SQLite."""

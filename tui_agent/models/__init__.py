@@ -1,0 +1,1 @@
+"""Models: the registry (models.toml), hub downloads and the llama.cpp runtime."""

@@ -1,0 +1,1 @@
+"""What the agent can do: a Jupyter kernel and the tools its prelude defines."""
