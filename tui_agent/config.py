@@ -10,6 +10,7 @@ Settings come from, lowest to highest priority: built-in defaults, ``config.toml
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -56,9 +57,11 @@ def read_toml(path: Path) -> dict:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        line = getattr(exc, "lineno", None)
+        # Python < 3.14 keeps the position only in the message: "Invalid value (at line 2, column 13)".
+        found = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+        line = getattr(exc, "lineno", None) or (int(found.group(1)) if found else None)
+        reason = getattr(exc, "msg", None) or re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
         where = f"{path}:{line}" if line else str(path)
-        reason = getattr(exc, "msg", None) or str(exc)
         raise ConfigError(f"{where}: {reason}") from exc
 
 
