@@ -1,0 +1,401 @@
+"""The session's Python kernel: a real ipykernel driven through jupyter_client.
+
+One kernel per session, started in the workspace, keeping state across cells. Every way a cell can go wrong
+ends in a CellResult rather than a hang or an exception in the app: a wall-clock timeout interrupts the kernel
+and restarts it if it does not answer; a kernel that dies (os._exit, segfault, killed for memory) is restarted
+with its prelude and the result says that the state is gone; input() fails with a clear message.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import queue
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from tui_agent.tools.cell import BoundedText, CellResult, strip_ansi
+from tui_agent.tools.prelude import FINAL_MIME, TRY_HELPER, TRY_MIME, FinalAnswer
+
+POLL_S = 0.1
+INTERRUPT_GRACE_S = 5.0
+START_TIMEOUT_S = 60.0
+IMAGE_TYPES = {"image/png": "png", "image/jpeg": "jpg", "image/svg+xml": "svg"}
+TRACEBACK_LINES = 14
+INPUT_MESSAGE = (
+    "input() is not available: the code runs without anyone at the keyboard. "
+    "Compute or hard-code the values you need instead."
+)
+
+
+class KernelError(RuntimeError):
+    """The kernel could not be started at all (missing ipykernel, broken environment)."""
+
+
+def _exit_description(code: int | None) -> str:
+    if code is None:
+        return "stopped responding"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        if -code == signal.SIGKILL:
+            return f"was killed ({name}), most likely for using too much memory"
+        if -code == signal.SIGSEGV:
+            return f"crashed with a segmentation fault ({name})"
+        return f"was terminated by {name}"
+    return f"exited with code {code}"
+
+
+class Kernel:
+    """A Jupyter kernel for one agent session; the prelude's tools are defined in it."""
+
+    def __init__(
+        self,
+        workspace: Path,
+        *,
+        web: bool = True,
+        timeout: float = 60.0,
+        memory_limit_mb: int | None = 4096,
+        outputs_dir: Path | None = None,
+    ) -> None:
+        self.workspace = Path(workspace).resolve()
+        self.web = web
+        self.timeout = timeout
+        self.memory_limit_mb = memory_limit_mb
+        self.outputs_dir = Path(outputs_dir) if outputs_dir else self.workspace / ".tui-agent" / "outputs"
+        self._km: Any = None
+        self._kc: Any = None
+        self._tmp: str | None = None
+        self._lock = threading.RLock()  # one cell, start or restart at a time
+        self._interrupt_requested = threading.Event()
+        self._cell_count = 0
+        self._image_count = 0
+        self._log_file: Any = None
+
+    # lifecycle -------------------------------------------------------------------------------------------------
+    def __enter__(self) -> Kernel:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+
+    @property
+    def alive(self) -> bool:
+        """True while the kernel process is running."""
+        km = self._km
+        return bool(km is not None and km.has_kernel and km.is_alive())
+
+    def start(self) -> None:
+        """Start the kernel and load the prelude; does nothing if it is already running."""
+        with self._lock:
+            if self.alive:
+                return
+            if self._km is not None:
+                self._stop()
+            self._start()
+
+    def _kernel_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        package_root = str(Path(__file__).resolve().parents[2])
+        paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+        if package_root not in paths:
+            paths.append(package_root)  # the prelude imports tui_agent even when it is not installed
+        env["PYTHONPATH"] = os.pathsep.join(paths)
+        env.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+        env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
+        return env
+
+    def _start(self) -> None:
+        try:
+            from jupyter_client.kernelspec import KernelSpec
+            from jupyter_client.manager import KernelManager
+        except ImportError as exc:  # pragma: no cover - a declared dependency
+            raise KernelError(f"jupyter_client is not installed: {exc}") from exc
+        self.workspace.mkdir(parents=True, exist_ok=True)
+        self._tmp = tempfile.mkdtemp(prefix="tui-k-")
+        ipc = sys.platform != "win32"
+        km = KernelManager(
+            transport="ipc" if ipc else "tcp",
+            ip=os.path.join(self._tmp, "k") if ipc else "127.0.0.1",
+            connection_file=os.path.join(self._tmp, "kernel.json"),
+        )
+        km._kernel_spec = KernelSpec(
+            argv=[
+                sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
+                "--HistoryManager.enabled=False", "--InteractiveShell.colors=nocolor",
+                "--IPKernelApp.quiet=True",
+            ],
+            display_name="tui-agent", language="python", env={},
+        )  # fmt: skip
+        self._log_file = open(os.path.join(self._tmp, "kernel.log"), "wb")  # noqa: SIM115 - closed in _stop
+        try:
+            km.start_kernel(
+                cwd=str(self.workspace), env=self._kernel_env(), stdout=self._log_file, stderr=self._log_file
+            )
+            kc = km.blocking_client()
+            kc.start_channels()
+            kc.wait_for_ready(timeout=START_TIMEOUT_S)
+        except Exception as exc:
+            self._km = km
+            self._stop()
+            raise KernelError(f"the Python kernel did not start: {exc}") from exc
+        self._km, self._kc = km, kc
+        self._load_prelude()
+
+    def _load_prelude(self) -> None:
+        code = (
+            "from tui_agent.tools.prelude import install as _tui_agent_install\n"
+            f"_tui_agent_install(get_ipython(), {str(self.workspace)!r}, web={self.web!r}, "
+            f"memory_limit_mb={self.memory_limit_mb!r})\n"
+            "del _tui_agent_install\n"
+        )
+        result = self._run(code, timeout=START_TIMEOUT_S, store_history=False, prelude=True)
+        if result.error or result.timed_out:
+            raise KernelError(f"the kernel prelude failed: {result.error or 'timed out'}")
+
+    def _stop(self) -> None:
+        kc, km = self._kc, self._km
+        self._kc = self._km = None
+        if kc is not None:
+            try:
+                kc.stop_channels()
+            except Exception:  # noqa: BLE001, S110 - tearing down whatever is left
+                pass
+        if km is not None:
+            try:
+                km.shutdown_kernel(now=True)
+            except Exception:  # noqa: BLE001
+                try:
+                    km.provisioner and km.provisioner.process and km.provisioner.process.kill()
+                except Exception:  # noqa: BLE001, S110
+                    pass
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+        if self._tmp:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+    def restart(self) -> None:
+        """A fresh kernel with the prelude loaded; every variable and import is lost."""
+        with self._lock:
+            self._stop()
+            self._start()
+
+    def shutdown(self) -> None:
+        """Stop the kernel and remove its connection files."""
+        self._interrupt_requested.set()
+        with self._lock:
+            self._stop()
+        self._interrupt_requested.clear()
+
+    def interrupt(self) -> None:
+        """Interrupt the running cell (safe to call from another thread, e.g. on Ctrl-C)."""
+        self._interrupt_requested.set()
+        km = self._km
+        if km is not None:
+            try:
+                km.interrupt_kernel()
+            except Exception:  # noqa: BLE001, S110 - a dead kernel is handled by the running cell
+                pass
+
+    # execution -------------------------------------------------------------------------------------------------
+    def execute(self, code: str, *, timeout: float | None = None) -> CellResult:
+        """Run a cell in the session's kernel; errors, timeouts and crashes come back in the CellResult."""
+        with self._lock:
+            self.start()
+            self._interrupt_requested.clear()
+            return self._run(code, timeout=self.timeout if timeout is None else timeout)
+
+    def try_execute(self, code: str, *, timeout: float | None = None) -> CellResult:
+        """Run a cell in a throwaway fork of the kernel's state; the session sees no side effects."""
+        limit = self.timeout if timeout is None else timeout
+        with self._lock:
+            self.start()
+            self._interrupt_requested.clear()
+            outer = self._run(f"{TRY_HELPER}({code!r}, {limit!r})", timeout=limit + 15, store_history=False)
+        payload = outer.__dict__.pop("_try_payload", None)
+        if payload is None:
+            if outer.ok and not outer.error:
+                outer.error = "the candidate produced no result"
+            return outer
+        result = CellResult(
+            stdout=payload.get("stdout") or "",
+            stderr=payload.get("stderr") or "",
+            result=payload.get("result"),
+            error=payload.get("error"),
+            final_answer=payload.get("final_answer"),
+            timed_out=bool(payload.get("timed_out")),
+        )
+        for record in payload.get("displays") or []:
+            self._display(record.get("data") or {}, result, BoundedText())
+        if result.timed_out:
+            result.notice = f"The cell ran longer than {limit:g} s and was stopped."
+        if (result.error or "").startswith("StdinNotImplementedError"):
+            result.error = INPUT_MESSAGE
+        return result
+
+    def _save_image(self, mime: str, data: str) -> str | None:
+        try:
+            self.outputs_dir.mkdir(parents=True, exist_ok=True)
+            marker = self.outputs_dir.parent / ".gitignore"
+            if self.outputs_dir.parent.name == ".tui-agent" and not marker.exists():
+                marker.write_text("*\n")
+            self._image_count += 1
+            path = self.outputs_dir / f"cell{self._cell_count}-{self._image_count}.{IMAGE_TYPES[mime]}"
+            if mime == "image/svg+xml":
+                path.write_text(data if isinstance(data, str) else "".join(data), encoding="utf-8")
+            else:
+                path.write_bytes(base64.b64decode(data))
+        except (OSError, ValueError):
+            return None
+        return str(path)
+
+    def _display(self, data: dict, result: CellResult, extra: BoundedText) -> None:
+        """Turn display_data into the result: final answer, saved images, or text."""
+        if FINAL_MIME in data:
+            result.final_answer = str((data[FINAL_MIME] or {}).get("answer", ""))
+            return
+        if TRY_MIME in data:
+            result.__dict__["_try_payload"] = data[TRY_MIME]
+            return
+        for mime in IMAGE_TYPES:
+            if mime in data:
+                path = self._save_image(mime, data[mime])
+                if path:
+                    result.images.append(path)
+                return
+        text = data.get("text/plain")
+        if text:
+            extra.add(strip_ansi(text) + "\n")
+
+    def _error_text(self, content: dict) -> str:
+        name, value = content.get("ename", "Error"), content.get("evalue", "")
+        if name == "StdinNotImplementedError":
+            return INPUT_MESSAGE
+        lines = strip_ansi("\n".join(content.get("traceback") or [])).splitlines()
+        lines = [line for line in lines if line.strip() and not set(line.strip()) <= {"-"}]
+        head = f"{name}: {value}" if value else name
+        body = [line for line in lines[-TRACEBACK_LINES:] if line.strip() != head]
+        if name == "MemoryError" and self.memory_limit_mb:
+            head += f" (the kernel's memory limit is {self.memory_limit_mb} MB)"
+        return head + ("\n" + "\n".join(body) if body else "")
+
+    def _run(self, code: str, *, timeout: float, store_history: bool = True, prelude: bool = False) -> CellResult:
+        """Send one execute request and collect its outputs until the kernel is idle, dies or times out."""
+        kc, km = self._kc, self._km
+        result = CellResult()
+        stdout, stderr, extra = BoundedText(), BoundedText(), BoundedText()
+        if store_history:
+            self._cell_count += 1
+        msg_id = kc.execute(code, store_history=store_history, allow_stdin=False, stop_on_error=False)
+        start = time.monotonic()
+        deadline = start + timeout
+        interrupted_at: float | None = None
+        user_interrupt = False
+        died: int | None | bool = False
+        while True:
+            if self._interrupt_requested.is_set() and interrupted_at is None:
+                user_interrupt = True
+                interrupted_at = time.monotonic()
+                self._send_interrupt(km)
+            try:
+                msg = kc.get_iopub_msg(timeout=POLL_S)
+            except queue.Empty:
+                now = time.monotonic()
+                if not km.is_alive():
+                    died = km.provisioner.process.poll() if km.provisioner and km.provisioner.process else None
+                    break
+                if interrupted_at is None and now > deadline:
+                    result.timed_out = True
+                    interrupted_at = now
+                    self._send_interrupt(km)
+                elif interrupted_at is not None and now - interrupted_at > INTERRUPT_GRACE_S:
+                    died = None
+                    break
+                continue
+            if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                continue  # output of an earlier, abandoned request: not ours
+            kind, content = msg["msg_type"], msg["content"]
+            if kind == "status" and content.get("execution_state") == "idle":
+                break
+            if kind == "stream":
+                (stderr if content.get("name") == "stderr" else stdout).add(content.get("text", ""))
+            elif kind == "execute_result":
+                data = content.get("data", {})
+                if any(m in data for m in IMAGE_TYPES):
+                    self._display(data, result, extra)
+                else:
+                    result.result = strip_ansi(data.get("text/plain", ""))
+            elif kind in ("display_data", "update_display_data"):
+                self._display(content.get("data", {}), result, extra)
+            elif kind == "error":
+                if content.get("ename") == FinalAnswer.__name__:
+                    continue
+                result.error = self._error_text(content)
+            elif kind == "clear_output":
+                stdout, extra = BoundedText(), BoundedText()
+        self._drain_shell(msg_id)
+        result.stdout = stdout.value() + extra.value()
+        result.stderr = stderr.value()
+        if user_interrupt and died is False:
+            result.notice = "Interrupted by the user; the kernel state is kept."
+        elif result.timed_out and died is False:
+            result.notice = f"The cell ran longer than {timeout:g} s and was interrupted; the kernel state is kept."
+        if died is not False:
+            self._recover(result, died, timeout, user_interrupt, prelude)
+        return result
+
+    def _send_interrupt(self, km: Any) -> None:
+        try:
+            km.interrupt_kernel()
+        except Exception:  # noqa: BLE001, S110 - a kernel that is gone is detected by the loop
+            pass
+
+    def _drain_shell(self, msg_id: str) -> None:
+        """Consume the execute_reply so the shell channel does not pile up replies."""
+        kc = self._kc
+        if kc is None:
+            return
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            try:
+                reply = kc.get_shell_msg(timeout=0.2)
+            except queue.Empty:
+                return
+            if reply.get("parent_header", {}).get("msg_id") == msg_id:
+                return
+
+    def _recover(self, result: CellResult, died: int | None, timeout: float, user: bool, prelude: bool) -> None:
+        """The kernel died or stopped answering: restart it and say so in the result."""
+        if died is None and not self.alive:
+            what = "The Python kernel stopped"
+        elif died is None:
+            cause = "an interrupt" if user else f"an interrupt after {timeout:g} s"
+            what = f"The Python kernel did not respond to {cause}"
+            result.timed_out = result.timed_out or not user
+        else:
+            what = f"The Python kernel {_exit_description(died)} while running this cell"
+        if prelude:
+            result.error = result.error or what
+            return
+        try:
+            self._stop()
+            self._start()
+        except KernelError as exc:
+            result.notice = f"{what}; restarting it failed: {exc}"
+            result.error = result.error or "KernelDied"
+            return
+        result.restarted = True
+        result.notice = f"{what}. It was restarted: all variables, imports and definitions are lost."
+        if result.error is None and not result.timed_out:
+            result.error = "KernelDied"

@@ -1,0 +1,159 @@
+"""The tools the kernel defines for the model, and their documentation for the system prompt.
+
+`install()` runs inside the kernel (at start and after every restart): it puts plain functions with docstrings
+into the user namespace, makes `final_answer` end a cell without a traceback, applies the memory limit and
+defines the private helper that runs a candidate cell in a forked copy of the kernel. `tool_docs()` renders the
+same functions' signatures and docstrings, so the prompt always describes exactly what the kernel has.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+FINAL_MIME = "application/vnd.tui-agent.final-answer+json"
+TRY_MIME = "application/vnd.tui-agent.try-result+json"
+TRY_HELPER = "_tui_agent_try"
+WEB_TOOLS = ("web_search", "visit_page")
+
+
+class FinalAnswer(BaseException):
+    """Raised by final_answer(); derived from BaseException so `except Exception` in the model's code cannot eat it."""
+
+    def __init__(self, answer: Any) -> None:
+        super().__init__(str(answer))
+        self.answer = answer
+
+
+def final_answer(answer: Any) -> None:
+    """Give the final answer to the task and stop. Call it once you know the answer: final_answer(42)."""
+    try:
+        from IPython.display import publish_display_data
+
+        publish_display_data({FINAL_MIME: {"answer": str(answer)}})
+    except Exception:  # noqa: BLE001, S110 - outside a kernel the exception alone carries the answer
+        pass
+    raise FinalAnswer(answer)
+
+
+def make_tools(workspace: Path, *, web: bool = True) -> dict[str, Callable]:
+    """The model's tools, bound to a workspace, in the order the prompt lists them."""
+    from tui_agent.tools import files
+
+    workspace = Path(workspace)
+    code_tools: list[Any] = []
+
+    def _index():
+        if not code_tools:
+            try:
+                from tui_agent.index.tools import CodeTools
+
+                code_tools.append(CodeTools(workspace))
+            except Exception:  # noqa: BLE001 - no index yet: the plain text search below takes over
+                code_tools.append(None)
+        return code_tools[0]
+
+    def _indexed(method: str, *args: Any) -> str | None:
+        tools = _index()
+        if tools is None:
+            return None
+        try:
+            return getattr(tools, method)(*args)
+        except Exception:  # noqa: BLE001
+            return None
+
+    def read_file(path: str, start: int = 1, end: int | None = None) -> str:
+        """Return lines start..end (1-based, inclusive) of a file in the workspace, with line numbers."""
+        return files.read_file(workspace, path, start, end)
+
+    def search_code(query: str, k: int = 5) -> str:
+        """Search the workspace's code for a query; returns the k best matching files with their matching lines."""
+        return _indexed("search_code", query, k) or files.search_text(workspace, query, k)
+
+    def find_symbol(name: str) -> str:
+        """Find where a function, class or variable is defined in the workspace: file:line and the definition."""
+        return _indexed("find_symbol", name) or files.find_symbol_text(workspace, name)
+
+    def repo_map(budget: int = 1024) -> str:
+        """An overview of the workspace: its files and their main definitions, within about `budget` tokens."""
+        return _indexed("repo_map", budget) or files.repo_map_text(workspace, budget)
+
+    tools: dict[str, Callable] = {"final_answer": final_answer}
+    if web:
+        from tui_agent.tools.web import visit_page, web_search
+
+        def web_search_tool(query: str, k: int = 5) -> str:
+            """Search the web; returns up to k numbered results with title, url and snippet."""
+            return web_search(query, k)
+
+        def visit_page_tool(url: str, max_chars: int = 4000) -> str:
+            """Fetch a web page and return its readable text, at most max_chars characters."""
+            return visit_page(url, max_chars)
+
+        web_search_tool.__name__ = web_search_tool.__qualname__ = "web_search"
+        visit_page_tool.__name__ = visit_page_tool.__qualname__ = "visit_page"
+        tools["web_search"] = web_search_tool
+        tools["visit_page"] = visit_page_tool
+    tools.update(read_file=read_file, search_code=search_code, find_symbol=find_symbol, repo_map=repo_map)
+    return tools
+
+
+def tool_docs(web: bool = True) -> str:
+    """Signatures and docstrings of the tools, as the system prompt shows them."""
+    blocks = []
+    for name, fn in make_tools(Path("."), web=web).items():
+        signature = str(inspect.signature(fn)).replace("'", "")
+        blocks.append(f"{name}{signature}\n    {inspect.getdoc(fn)}")
+    return "\n".join(blocks)
+
+
+def _set_memory_limit(megabytes: int | None) -> str | None:
+    """Cap the kernel's address space so a runaway allocation raises MemoryError instead of swapping the machine."""
+    if not megabytes:
+        return None
+    try:
+        import resource
+
+        limit = int(megabytes) * 1024 * 1024
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if hard != resource.RLIM_INFINITY:
+            limit = min(limit, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    except (ImportError, ValueError, OSError) as exc:
+        return f"memory limit not applied: {exc}"
+    return None
+
+
+def install(shell, workspace: str | Path, *, web: bool = True, memory_limit_mb: int | None = None) -> None:
+    """Define the tools in the kernel's namespace; called by the kernel client at start and after restarts."""
+    from tui_agent.tools.forkrun import run_forked
+
+    tools = make_tools(Path(workspace), web=web)
+    namespace = shell.user_ns
+    for name in WEB_TOOLS:
+        namespace.pop(name, None)
+    namespace.update(tools)
+
+    def _final_handler(self, etype, value, tb, tb_offset=None):  # noqa: ANN001 - IPython's custom_exc signature
+        return None  # the answer went out as display data; no traceback for a normal ending
+
+    shell.set_custom_exc((FinalAnswer,), _final_handler)
+    try:
+        shell.InteractiveTB.set_mode(mode="Plain")
+    except Exception:  # noqa: BLE001, S110 - plain tracebacks are a nicety
+        pass
+
+    def _tui_agent_try(code: str, timeout: float) -> None:
+        from IPython.display import publish_display_data
+
+        publish_display_data({TRY_MIME: run_forked(shell, code, timeout, FinalAnswer)})
+
+    namespace[TRY_HELPER] = _tui_agent_try
+    hidden = getattr(shell, "user_ns_hidden", None)
+    if isinstance(hidden, dict):
+        hidden[TRY_HELPER] = _tui_agent_try
+    problem = _set_memory_limit(memory_limit_mb)
+    if problem:
+        print(problem)
