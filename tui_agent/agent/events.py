@@ -38,6 +38,7 @@ class Token(Event):
     kind: ClassVar[str] = "token"
     step: int
     text: str
+    candidate: int = 0  # with SAG (N > 1), which of the N sampled candidates this text belongs to
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,362 @@
+"""The CodeAct loop: the model writes a thought and code, the kernel runs it, the output comes back, until
+``final_answer``. It knows nothing about screens or files; it yields typed events (see ``events``).
+
+One ``Agent`` is one session: the conversation and the kernel's state persist across ``run`` calls.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tui_agent.agent.approval import Approver
+from tui_agent.agent.events import (
+    AgentError,
+    ApprovalNeeded,
+    CodeReady,
+    Event,
+    FinalAnswer,
+    Observation,
+    RunFinished,
+    RunStarted,
+    StepStarted,
+    Token,
+    UsageReport,
+)
+from tui_agent.agent.history import ContextOverflow, TokenCounter, fit_history
+from tui_agent.agent.parse import CORRECTIVE, END_CODE, STOPS, format_step, literal_final_answer, parse_step
+from tui_agent.agent.prompt import (
+    FORCED_FINAL,
+    build_system_prompt,
+    observation_message,
+    task_message,
+    workspace_repo_map,
+)
+from tui_agent.agent.sag import Candidate, choose_by_code, choose_by_output, trial_run
+from tui_agent.agent.trajectory import RunRecord, StepRecord, TrajectoryRecorder
+from tui_agent.models.base import ChatModel, Message, ModelError, Usage
+
+SKIPPED = "The user skipped this code; it was not run. Try another approach, or give your final answer."
+READ_ONLY = (
+    "Read-only mode: the code was not run (running code is disabled). Answer from what you already know by "
+    "calling final_answer with a literal value."
+)
+SAG_TEMPERATURE = 0.7  # candidates must differ: greedy decoding would sample N copies of the same step
+
+
+class _Cancelled(Exception):
+    """Internal: the cancel event was set during a step."""
+
+
+class Agent:
+    """A CodeAct agent session over a chat model and a kernel."""
+
+    def __init__(
+        self,
+        model: ChatModel,
+        kernel: Any,
+        *,
+        workspace: Path,
+        max_steps: int = 8,
+        sag: int = 1,
+        temperature: float = 0.0,
+        web: bool = True,
+        approver: Approver | None = None,
+        read_only: bool = False,
+        repo_map: str | None = None,
+        recorder: TrajectoryRecorder | None = None,
+        max_tokens: int = 512,
+        cell_timeout: float | None = None,
+        seed: int = 0,
+    ):
+        if max_steps < 1:
+            raise ValueError("max_steps must be at least 1")
+        if sag < 1:
+            raise ValueError("sag must be at least 1")
+        self.model = model
+        self.kernel = kernel
+        self.workspace = Path(workspace)
+        self.max_steps = max_steps
+        self.sag = sag
+        self.temperature = temperature
+        self.web = web
+        self.approver = approver
+        self.read_only = read_only
+        self.recorder = recorder
+        self.max_tokens = max_tokens
+        self.cell_timeout = cell_timeout
+        self.seed = seed
+        repo_map = workspace_repo_map(self.workspace) if repo_map is None else repo_map
+        self.system_prompt = build_system_prompt(web=web, repo_map=repo_map)
+        self.messages: list[Message] = []
+        self._counter = TokenCounter(model.count_tokens)
+        self.reset()
+
+    # -- session -----------------------------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Forget the conversation (the kernel and its variables stay)."""
+        self.messages = [{"role": "system", "content": self.system_prompt}]
+
+    def context_used(self) -> int:
+        """Tokens the current conversation takes in the context window."""
+        return self._counter.total(self.messages)
+
+    # -- the loop ----------------------------------------------------------------------------------------------
+
+    def run(self, task: str, *, cancel: threading.Event | None = None) -> Iterator[Event]:
+        """Work on ``task`` until a final answer, the step limit, an error or ``cancel``; ends with RunFinished."""
+        cancel = cancel or threading.Event()
+        started = time.monotonic()
+        record = RunRecord(
+            task=task,
+            model=self.model.name,
+            started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            settings={
+                "max_steps": self.max_steps,
+                "sag": self.sag,
+                "temperature": self.temperature,
+                "web": self.web,
+                "read_only": self.read_only,
+            },
+            stop_reason="cancelled",  # until the run says otherwise (a consumer may stop iterating early)
+        )
+        finished: RunFinished | None = None
+        try:
+            yield RunStarted(task=task, model=self.model.name)
+            if self.messages[-1]["role"] == "user":  # the last run ended on an observation: keep turns alternating
+                self.messages[-1]["content"] += "\n\n" + task_message(task)
+            else:
+                self.messages.append({"role": "user", "content": task_message(task)})
+            task_index = len(self.messages) - 1
+            stop_reason = "max_steps"
+            try:
+                if not self.read_only:
+                    self._ensure_kernel()
+                for step in range(1, self.max_steps + 2):
+                    forced = step > self.max_steps
+                    task_index = yield from self._step(step, record, cancel, task_index, forced=forced)
+                    if record.final_answer is not None:
+                        stop_reason = "answered"
+                        break
+            except _Cancelled:
+                stop_reason = "cancelled"
+            except (ModelError, ContextOverflow) as exc:
+                stop_reason = "error"
+                yield AgentError(message=_one_line(exc), step=len(record.steps) or None)
+            except Exception as exc:  # kernel or model failures reach the user as one line, never a traceback
+                stop_reason = "error"
+                yield AgentError(message=f"{type(exc).__name__}: {_one_line(exc)}", step=len(record.steps) or None)
+            record.stop_reason = stop_reason
+            record.seconds = round(time.monotonic() - started, 3)
+            finished = RunFinished(
+                answer=record.final_answer,
+                steps=len(record.steps),
+                stop_reason=stop_reason,
+                prompt_tokens=record.prompt_tokens,
+                completion_tokens=record.completion_tokens,
+                seconds=record.seconds,
+                extra={"parse_failures": record.parse_failures},
+            )
+        finally:
+            record.seconds = record.seconds or round(time.monotonic() - started, 3)
+            record.messages = [dict(m) for m in self.messages]
+            if self.recorder is not None:
+                self.recorder.write(record)
+        yield finished
+
+    def _ensure_kernel(self) -> None:
+        if not getattr(self.kernel, "alive", False):
+            self.kernel.start()
+
+    def _step(
+        self, step: int, record: RunRecord, cancel: threading.Event, task_index: int, *, forced: bool
+    ) -> Iterator[Event]:
+        """One step: generate (N candidates with SAG), parse, approve, execute, observe. Returns the task index."""
+        yield StepStarted(step=step)
+        if forced:
+            last = self.messages[-1]
+            if last["role"] == "user":
+                last["content"] = f"{last['content']}\n\n{FORCED_FINAL}"
+            else:
+                self.messages.append({"role": "user", "content": FORCED_FINAL})
+        task_index = self._fit(task_index)
+        rec = StepRecord(step=step, forced_final=forced)
+        record.steps.append(rec)
+
+        candidates = []
+        n = self.sag
+        for i in range(n):
+            temperature = self.temperature if n == 1 else max(self.temperature, SAG_TEMPERATURE)
+            raw, usage = yield from self._generate(step, temperature, self.seed + i, cancel, candidate=i)
+            candidates.append(Candidate(i, raw, parse_step(raw), usage))
+            rec.prompt_tokens += usage.prompt_tokens
+            rec.completion_tokens += usage.completion_tokens
+            rec.generation_seconds += usage.seconds
+            record.prompt_tokens += usage.prompt_tokens
+            record.completion_tokens += usage.completion_tokens
+        rec.candidates = n
+        if n > 1:
+            if self.read_only or self.approver is not None:
+                choice = choose_by_code(candidates)
+            else:
+                trial_run(self.kernel, candidates, timeout=self.cell_timeout)
+                choice = choose_by_output(candidates)
+            winner = choice.winner
+            rec.agreement = choice.agreement
+        else:
+            winner = candidates[0]
+        parsed = winner.parsed
+        rec.raw, rec.thought, rec.code = winner.raw, parsed.thought, parsed.code
+
+        if not parsed.ok:
+            rec.parse_failure = True
+            rec.observation = CORRECTIVE
+            self.messages.append({"role": "assistant", "content": winner.raw.strip() or "(empty answer)"})
+            self.messages.append({"role": "user", "content": observation_message(CORRECTIVE)})
+            yield Observation(step=step, text=CORRECTIVE, parse_failure=True)
+            return task_index
+
+        code = parsed.code or ""
+        self.messages.append({"role": "assistant", "content": _history_text(winner.raw, parsed.how, parsed, code)})
+        yield CodeReady(step=step, thought=parsed.thought, code=code)
+
+        if self.read_only:
+            answer = literal_final_answer(code)
+            if answer is not None:
+                self._answered(record, rec, answer)
+                yield FinalAnswer(answer=answer, steps=step)
+                return task_index
+            yield from self._observe(step, rec, READ_ONLY, skipped=True)
+            return task_index
+
+        if self.approver is not None:
+            yield ApprovalNeeded(step=step, code=code)
+            decision = self.approver(step, code)
+            if cancel.is_set():
+                raise _Cancelled
+            if decision.action == "skip":
+                rec.skipped = True
+                yield from self._observe(step, rec, SKIPPED, skipped=True)
+                return task_index
+            if decision.action == "edit" and decision.code is not None and decision.code.strip():
+                if decision.code.strip() != code.strip():
+                    code = decision.code.strip()
+                    rec.code, rec.edited = code, True
+                    self.messages[-1]["content"] = format_step(parsed.thought, code)
+                    yield CodeReady(step=step, thought=parsed.thought, code=code)
+            elif decision.action == "always":
+                self.approver = None
+
+        began = time.monotonic()
+        result = self._execute(code, cancel)
+        rec.execution_seconds = round(time.monotonic() - began, 3)
+        if cancel.is_set():
+            rec.observation = "(cancelled)"
+            raise _Cancelled
+        text = result.observation()
+        rec.error = result.error
+        if result.final_answer is not None:
+            rec.observation = text
+            if text.strip():
+                yield Observation(step=step, text=text, error=result.error, images=tuple(result.images or ()))
+            self._answered(record, rec, str(result.final_answer))
+            yield FinalAnswer(answer=str(result.final_answer), steps=step)
+            return task_index
+        yield from self._observe(step, rec, text, error=result.error, images=tuple(result.images or ()))
+        return task_index
+
+    def _answered(self, record: RunRecord, rec: StepRecord, answer: str) -> None:
+        rec.final_answer = answer
+        record.final_answer = answer
+
+    def _observe(
+        self,
+        step: int,
+        rec: StepRecord,
+        text: str,
+        *,
+        error: str | None = None,
+        skipped: bool = False,
+        images: tuple[str, ...] = (),
+    ) -> Iterator[Event]:
+        rec.observation = text
+        self.messages.append({"role": "user", "content": observation_message(text)})
+        yield Observation(step=step, text=text, error=error, skipped=skipped, images=images)
+
+    def _fit(self, task_index: int) -> int:
+        """Shorten the history to leave room for one generation; returns the task message's new index."""
+        budget = self.model.context_length - self.max_tokens
+        fitted = fit_history(self.messages, budget=budget, counter=self._counter, keep_from=task_index)
+        task_index -= len(self.messages) - len(fitted)
+        self.messages = fitted
+        return task_index
+
+    def _generate(
+        self, step: int, temperature: float, seed: int, cancel: threading.Event, *, candidate: int = 0
+    ) -> Iterator[Event]:
+        """Stream one model turn as Token events; returns (text, usage)."""
+        pieces: list[str] = []
+        for piece in self.model.stream_chat(
+            self.messages,
+            stop=STOPS,
+            max_tokens=self.max_tokens,
+            temperature=temperature,
+            seed=seed,
+            cancel=cancel,
+        ):
+            pieces.append(piece)
+            yield Token(step=step, text=piece, candidate=candidate)
+            if cancel.is_set():
+                break
+        usage = self.model.last_usage or Usage()
+        yield UsageReport(
+            step=step,
+            prompt_tokens=usage.prompt_tokens,
+            prompt_eval_tokens=usage.prompt_eval_tokens,
+            completion_tokens=usage.completion_tokens,
+            seconds=round(usage.seconds, 3),
+            tokens_per_second=round(usage.tokens_per_second, 2),
+            context_used=self.context_used() + usage.completion_tokens,
+            context_length=self.model.context_length,
+        )
+        if cancel.is_set():
+            raise _Cancelled
+        return "".join(pieces), usage
+
+    def _execute(self, code: str, cancel: threading.Event) -> Any:
+        """Run a cell; a watcher interrupts the kernel as soon as ``cancel`` is set from another thread."""
+        done = threading.Event()
+
+        def watch() -> None:
+            while not done.wait(0.05):
+                if cancel.is_set():
+                    self.kernel.interrupt()
+                    return
+
+        watcher = threading.Thread(target=watch, name="agent-cancel-watch", daemon=True)
+        watcher.start()
+        try:
+            if self.cell_timeout is not None:
+                return self.kernel.execute(code, timeout=self.cell_timeout)
+            return self.kernel.execute(code)
+        finally:
+            done.set()
+            watcher.join()
+
+
+def _history_text(raw: str, how: str, parsed: Any, code: str) -> str:
+    """The assistant turn kept in history: the model's own text when it followed the format, else normalised."""
+    if how == "fence":
+        text = raw.rstrip()
+        return text if text.endswith(END_CODE) else text + END_CODE
+    return format_step(parsed.thought, code)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]

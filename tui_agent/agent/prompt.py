@@ -1,0 +1,92 @@
+"""The system prompt: instructions and few-shot examples kept as data files, plus the tools' docs and a repo map.
+
+The examples are JSON lines (task, tools used, steps of thought/code/observation) so that the app, the teacher and
+the student all see the same text; an example is only shown when every tool it uses is in the kernel.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+
+from tui_agent.agent.parse import END_CODE
+
+PROMPTS = Path(__file__).with_name("prompts")
+
+FALLBACK_TOOLS = (
+    "def final_answer(answer) -> None:\n"
+    '    """Give the final answer to the task and stop. Call it once, with the value itself."""'
+)
+
+FORCED_FINAL = (
+    "You have used all your steps. Now give your best final answer: write a Thought, then a code block "
+    "that calls final_answer(...) with the answer."
+)
+
+
+def task_message(task: str) -> str:
+    """The user turn that starts a task (the examples use the same header)."""
+    return f"Task: {task.strip()}"
+
+
+def observation_message(text: str) -> str:
+    """The user turn carrying what a step produced; the model learned to read it after ``Observation:``."""
+    return f"Observation:\n{text.rstrip()}" if text.strip() else "Observation:\n(no output)"
+
+
+@lru_cache(maxsize=4)
+def _read(name: str) -> str:
+    return (PROMPTS / name).read_text(encoding="utf-8")
+
+
+def load_examples() -> list[dict]:
+    """All few-shot examples from prompts/examples.jsonl."""
+    return [json.loads(line) for line in _read("examples.jsonl").splitlines() if line.strip()]
+
+
+def render_example(example: dict) -> str:
+    """One example in exactly the format the model must produce."""
+    parts = [task_message(example["task"]), ""]
+    for step in example["steps"]:
+        parts.append(f"Thought: {step['thought']}\n```py\n{step['code']}\n```{END_CODE}")
+        if "observation" in step:
+            parts.append(observation_message(step["observation"]))
+    return "\n".join(parts)
+
+
+def _defined(tools: str) -> set[str]:
+    return set(re.findall(r"def\s+(\w+)\s*\(", tools)) | set(re.findall(r"^(\w+)\(", tools, re.MULTILINE))
+
+
+def tool_docs(web: bool) -> str:
+    """The kernel's tool signatures and docstrings; a minimal final_answer doc if the tools are unavailable."""
+    try:
+        from tui_agent.tools.prelude import tool_docs as prelude_docs
+    except ImportError:
+        return FALLBACK_TOOLS
+    try:
+        return prelude_docs(web=web).strip() or FALLBACK_TOOLS
+    except Exception:  # a broken prelude must not stop the agent from starting
+        return FALLBACK_TOOLS
+
+
+def workspace_repo_map(workspace: Path, budget: int = 512) -> str:
+    """A short map of the workspace's code for the prompt; empty when there is none or indexing fails."""
+    try:
+        from tui_agent.index.tools import CodeTools
+
+        return (CodeTools(workspace).repo_map(budget=budget) or "").strip()
+    except Exception:  # no index module, unreadable workspace, parse failure: the prompt simply goes without
+        return ""
+
+
+def build_system_prompt(*, web: bool = True, repo_map: str = "", tools: str | None = None) -> str:
+    """Instructions, tool docs, optional repo map and the examples whose tools exist."""
+    tools = tools if tools is not None else tool_docs(web)
+    available = _defined(tools) | {"final_answer", "print"}
+    examples = [ex for ex in load_examples() if set(ex.get("tools", [])) <= available]
+    rendered = "\n\n---\n\n".join(render_example(ex) for ex in examples)
+    repo = f"\nThe workspace's code (a map):\n{repo_map.strip()}\n" if repo_map.strip() else ""
+    return _read("system.md").format(tools=tools.strip(), repo_map=repo, examples=rendered).strip()
