@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import io
 import json
+import linecache
 import os
 import select
 import signal
@@ -40,7 +41,7 @@ def short_traceback(exc: BaseException, limit_lines: int = 12) -> str:
     """`Name: message` and the last frames that belong to the cell itself."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == CELL_FILENAME]
     lines = [f"  line {f.lineno}: {(f.line or '').strip()}" for f in frames][-limit_lines:]
-    head = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    head = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     return head + ("\nTraceback (most recent call last):\n" + "\n".join(lines) if lines else "")
 
 
@@ -49,6 +50,7 @@ def _execute(shell, code: str, final_exc: type[BaseException]) -> dict:
     out: dict[str, Any] = {"result": None, "error": None, "final_answer": None}
     try:
         source = shell.transform_cell(code) if shell is not None else code
+        linecache.cache[CELL_FILENAME] = (len(source), None, source.splitlines(True), CELL_FILENAME)
         tree = ast.parse(source, CELL_FILENAME)
         last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
         namespace = shell.user_ns if shell is not None else {}

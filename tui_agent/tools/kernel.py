@@ -240,7 +240,7 @@ class Kernel:
             self._display(record.get("data") or {}, result, BoundedText())
         if result.timed_out:
             result.notice = f"The cell ran longer than {limit:g} s and was stopped."
-        if (result.error or "").startswith("StdinNotImplementedError"):
+        if "StdinNotImplementedError" in (result.error or "").split(":", 1)[0]:
             result.error = INPUT_MESSAGE
         return result
 
