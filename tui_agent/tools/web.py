@@ -76,14 +76,13 @@ def web_search(query: str, k: int = 5, *, timeout: float = SEARCH_TIMEOUT) -> st
         return f"web_search timed out for {query!r}; the network may be slow. Try again or use what you know."
     if isinstance(error, DDGSException):
         text = str(error)
-        if "No results found" in text:
-            return (
-                f"No results for {query!r} (the search engines returned nothing; they may be rate limiting). "
-                "Try different keywords."
-            )
         if re.search(r"DNS|resolv|connect|network|unreachable", text, re.IGNORECASE):
             return "web_search failed: no internet connection (offline). Answer without the web."
-        return f"web_search failed: {text[:200]}"
+        # "No results found." or an engine choking on an empty/blocked page: both mean nothing usable came back.
+        return (
+            f"No results for {query!r} (the search engines returned nothing usable; they may be rate limiting). "
+            "Try different keywords, or answer without the web."
+        )
     return f"web_search failed: {type(error).__name__}: {str(error)[:200]}"
 
 
