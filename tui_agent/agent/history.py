@@ -68,7 +68,7 @@ def fit_history(
     last = len(messages) - 1
     # 1. shorten old observations, oldest first, in two passes: moderately, then to a stub.
     for max_chars in (600, 120):
-        for i, message in enumerate(messages[:last]):
+        for message in messages[:last]:
             if _is_observation(message) and len(message["content"]) > max_chars:
                 message["content"] = shorten(message["content"], max_chars)
                 if counter.total(messages) <= budget:

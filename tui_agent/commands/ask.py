@@ -1,9 +1,339 @@
-"""`tui-agent ask` (placeholder until its module lands)."""
+"""`tui-agent ask "TASK"`: run the agent once in the terminal, streaming each step, then print the answer.
+
+The agent runs in a worker thread; this thread renders its events and owns the keyboard, so Ctrl-C always lands
+here: it sets the cancel event (the loop interrupts the running cell or generation) and the run ends cleanly,
+its trajectory written. Exit codes: 0 answered, 1 no answer, 2 usage or model error, 130 interrupted.
+"""
 
 from __future__ import annotations
 
+import json
+import queue
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
 import typer
+
+EXIT_ANSWERED, EXIT_NO_ANSWER, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+NO_TTY = (
+    "tui-agent ask: stdin is not a terminal, so nobody can approve the code the agent writes; "
+    'pass --yes to run it without asking (or set approval = "auto" in config.toml).'
+)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the main app."""
+    """Add `ask` to the main app."""
+    app.command("ask", help="Ask the agent one task; it streams its steps and prints the answer.")(ask)
+
+
+def ask(
+    task: str = typer.Argument(..., help="The task or question, in quotes."),
+    model: str | None = typer.Option(None, "--model", "-m", help="Registry name or path to a GGUF file."),
+    max_steps: int | None = typer.Option(None, "--max-steps", help="Steps before a forced final answer."),
+    sag: int | None = typer.Option(None, "--sag", help="Sample N candidate steps and keep the most consistent."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Run the agent's code without asking."),
+    no_web: bool = typer.Option(False, "--no-web", help="Private mode: no web tools, nothing leaves the machine."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON lines of events, then a result object."),
+    save: Path | None = typer.Option(None, "--save", help="Append the run's trajectory (JSON line) to this file."),
+    workspace: Path | None = typer.Option(
+        None, "--workspace", help="Directory the agent works in (default: the current directory)."
+    ),
+    temperature: float | None = typer.Option(None, "--temperature", help="Sampling temperature (0: greedy)."),
+) -> None:
+    from tui_agent.config import ConfigError, Settings
+
+    try:
+        settings = Settings.load()
+    except ConfigError as exc:
+        _fail(str(exc))
+    max_steps = settings.max_steps if max_steps is None else max_steps
+    sag = settings.sag if sag is None else sag
+    temperature = settings.temperature if temperature is None else temperature
+    workspace = (workspace or Path.cwd()).expanduser()
+    if not task.strip():
+        _fail('the task is empty; say what the agent should do, e.g. tui-agent ask "What is 2**100 % 97?"')
+    if max_steps < 1:
+        _fail(f"--max-steps must be at least 1, not {max_steps}")
+    if sag < 1:
+        _fail(f"--sag must be at least 1, not {sag}")
+    if temperature < 0:
+        _fail(f"--temperature must be 0 or more, not {temperature}")
+    if not workspace.is_dir():
+        _fail(f"--workspace {workspace} is not a directory")
+    read_only = settings.approval == "read-only" and not yes
+    needs_approval = not yes and settings.approval == "ask"
+    if needs_approval and not sys.stdin.isatty():
+        _fail(NO_TTY)
+    web = settings.web and not no_web
+
+    from tui_agent.models.base import ModelError
+    from tui_agent.models.loader import load_chat_model
+
+    try:
+        chat_model = load_chat_model(
+            model or settings.model, n_ctx=settings.n_ctx or None, n_threads=settings.n_threads or None
+        )
+    except ModelError as exc:
+        _fail(str(exc))
+
+    from tui_agent.agent.loop import Agent
+    from tui_agent.agent.trajectory import TrajectoryRecorder
+    from tui_agent.tools.kernel import Kernel
+
+    kernel = Kernel(
+        workspace, web=web, timeout=settings.cell_timeout, memory_limit_mb=settings.kernel_memory_mb or None
+    )
+    renderer = JsonRenderer() if json_out else RichRenderer()
+    prompts: queue.Queue = queue.Queue()
+    approver = _QueuedApprover(prompts) if needs_approval else None
+    agent = Agent(
+        chat_model,
+        kernel,
+        workspace=workspace,
+        max_steps=max_steps,
+        sag=sag,
+        temperature=temperature,
+        web=web,
+        approver=approver,
+        read_only=read_only,
+        recorder=TrajectoryRecorder(save) if save else None,
+        cell_timeout=settings.cell_timeout,
+    )
+    try:
+        code = _drive(agent, task, renderer, prompts)
+    finally:
+        kernel.shutdown()
+    raise typer.Exit(code)
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}" if not message.startswith("tui-agent") else message, err=True)
+    raise typer.Exit(EXIT_USAGE)
+
+
+class _QueuedApprover:
+    """Called in the worker thread; hands the question to the main thread (which owns stdin) and waits."""
+
+    def __init__(self, prompts: queue.Queue):
+        self.prompts = prompts
+
+    def __call__(self, step: int, code: str) -> Any:
+        answer: queue.Queue = queue.Queue(maxsize=1)
+        self.prompts.put(("approve", step, code, answer))
+        return answer.get()
+
+
+def _drive(agent: Any, task: str, renderer: Any, prompts: queue.Queue) -> int:
+    """Run the agent in a worker thread, render its events here, and turn Ctrl-C into a clean cancel."""
+    from tui_agent.agent.events import AgentError, RunFinished
+
+    cancel = threading.Event()
+    started = time.monotonic()
+
+    def work() -> None:
+        try:
+            for event in agent.run(task, cancel=cancel):
+                prompts.put(("event", event))
+        except Exception as exc:  # the loop reports its own errors; this is a last resort, still one line
+            prompts.put(("event", AgentError(message=f"{type(exc).__name__}: {exc}")))
+            prompts.put(("event", RunFinished(answer=None, steps=0, stop_reason="error")))
+
+    worker = threading.Thread(target=work, name="agent", daemon=True)
+    worker.start()
+    interrupted = False
+    finished = None
+    while finished is None:
+        item: Any = None
+        try:
+            try:
+                item = prompts.get(timeout=0.1)
+            except queue.Empty:
+                if not worker.is_alive() and prompts.empty():
+                    break
+                continue
+            if item[0] == "approve":
+                _, step, code, answer = item
+                answer.put(renderer.approve(step, code))
+                continue
+            event = item[1]
+            renderer.event(event)
+            if isinstance(event, RunFinished):
+                finished = event
+        except KeyboardInterrupt:
+            if interrupted:  # a second Ctrl-C: stop waiting
+                break
+            interrupted = True
+            cancel.set()
+            renderer.notice("Interrupted: stopping the agent (Ctrl-C again to quit now)...")
+            if item and item[0] == "approve":
+                item[3].put(_skip())
+    worker.join(timeout=5)
+    renderer.result(finished, time.monotonic() - started)
+    if interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_ANSWERED if finished is not None and finished.answer is not None else EXIT_NO_ANSWER
+
+
+def _skip() -> Any:
+    from tui_agent.agent.approval import Approval
+
+    return Approval("skip")
+
+
+class JsonRenderer:
+    """JSON lines: every event except streamed tokens (their text arrives whole in code_ready), then a result."""
+
+    def event(self, event: Any) -> None:
+        if event.kind != "token":
+            print(json.dumps(event.to_dict(), ensure_ascii=False), flush=True)
+
+    def notice(self, text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    def approve(self, step: int, code: str) -> Any:
+        return RichRenderer(stderr=True).approve(step, code)
+
+    def result(self, finished: Any, seconds: float) -> None:
+        result = {
+            "event": "result",
+            "answer": finished.answer if finished else None,
+            "steps": finished.steps if finished else 0,
+            "stop_reason": finished.stop_reason if finished else "cancelled",
+            "tokens": {
+                "prompt": finished.prompt_tokens if finished else 0,
+                "completion": finished.completion_tokens if finished else 0,
+            },
+            "seconds": round(seconds, 3),
+        }
+        print(json.dumps(result, ensure_ascii=False), flush=True)
+
+
+class RichRenderer:
+    """Human output: a rule per step, the thought, syntax-highlighted code, the observation, then the answer."""
+
+    def __init__(self, stderr: bool = False):
+        from rich.console import Console
+
+        self.console = Console(stderr=stderr, highlight=False)
+        self.err = Console(stderr=True, highlight=False)
+        self._live: Any = None
+        self._text = ""
+
+    def _stop_live(self) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+        self._text = ""
+
+    def event(self, event: Any) -> None:
+        from rich.live import Live
+        from rich.panel import Panel
+        from rich.syntax import Syntax
+        from rich.text import Text
+
+        kind = event.kind
+        if kind == "run_started":
+            self.console.print(Text(f"{event.model} · {event.task}", style="dim"))
+        elif kind == "step_started":
+            self._stop_live()
+            self.console.rule(Text(f"Step {event.step}", style="bold cyan"), align="left")
+        elif kind == "token":
+            if event.candidate:
+                return
+            self._text += event.text
+            if self._live is None and self.console.is_terminal:
+                self._live = Live(console=self.console, transient=True, auto_refresh=True)
+                self._live.start()
+            if self._live is not None:
+                self._live.update(Text(self._text[-2000:], style="dim"))
+        elif kind == "code_ready":
+            self._stop_live()
+            if event.thought:
+                self.console.print(Text(event.thought, style="italic"))
+            self.console.print(Panel(Syntax(event.code, "python", theme="monokai", word_wrap=True), expand=False))
+        elif kind == "observation":
+            self._stop_live()
+            style = "yellow" if event.parse_failure or event.skipped else "red" if event.error else "green"
+            self.console.print(
+                Panel(
+                    Text(event.text.rstrip() or "(no output)"),
+                    title="Observation",
+                    title_align="left",
+                    border_style=style,
+                )
+            )
+        elif kind == "final_answer":
+            self._stop_live()
+            self.console.print(
+                Panel(Text(event.answer, style="bold"), title="Answer", title_align="left", border_style="bold green")
+            )
+        elif kind == "error":
+            self._stop_live()
+            self.err.print(Text(f"error: {event.message}", style="bold red"))
+        elif kind == "usage":
+            speed = f" · {event.tokens_per_second:.1f} tok/s" if event.tokens_per_second else ""
+            self._usage = (
+                f"{event.completion_tokens} tokens in {event.seconds:.1f} s{speed} · "
+                f"context {event.context_used}/{event.context_length}"
+            )
+
+    def notice(self, text: str) -> None:
+        from rich.text import Text
+
+        self._stop_live()
+        self.err.print(Text(text, style="yellow"))
+
+    def approve(self, step: int, code: str) -> Any:
+        """Ask run / skip / edit / always; edit opens $EDITOR (or asks for the new code line by line)."""
+        import click
+        from rich.prompt import Prompt
+
+        from tui_agent.agent.approval import Approval
+
+        self._stop_live()
+        choice = Prompt.ask(
+            "Run this code? [r]un / [s]kip / [e]dit / [a]lways",
+            choices=["r", "s", "e", "a", "run", "skip", "edit", "always"],
+            default="r",
+            console=self.err,
+            show_choices=False,
+        )
+        action = {"r": "run", "s": "skip", "e": "edit", "a": "always"}.get(choice, choice)
+        if action != "edit":
+            return Approval(action)
+        try:
+            edited = click.edit(code, extension=".py", require_save=False)
+        except click.ClickException:
+            edited = None
+        if edited is None:
+            self.err.print("Enter the code to run; finish with an empty line:")
+            lines = []
+            while (line := input()) != "":
+                lines.append(line)
+            edited = "\n".join(lines)
+        return Approval("edit", code=edited) if edited.strip() else Approval("skip")
+
+    def result(self, finished: Any, seconds: float) -> None:
+        from rich.text import Text
+
+        self._stop_live()
+        if finished is None:
+            self.err.print(Text("The run was stopped before it finished.", style="yellow"))
+            return
+        if finished.answer is None:
+            why = {
+                "max_steps": "it ran out of steps",
+                "cancelled": "it was interrupted",
+                "error": "of an error",
+            }.get(finished.stop_reason, finished.stop_reason)
+            self.err.print(Text(f"No answer: {why}.", style="yellow"))
+        self.console.print(
+            Text(
+                f"{finished.steps} steps · {finished.prompt_tokens} prompt + {finished.completion_tokens} "
+                f"generated tokens · {seconds:.1f} s",
+                style="dim",
+            )
+        )

@@ -1,0 +1,158 @@
+"""`tui-agent ask`: argument checks, the no-TTY refusal, --json shape, --save, exit codes, Ctrl-C.
+
+The model is scripted here (loader patched) so these test the command's logic; the kernel is the real one.
+End to end with the real Qwen model: test_end_to_end.py.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+from typer.testing import CliRunner
+
+from tui_agent.agent.trajectory import read_trajectories
+from tui_agent.cli import app
+from tui_agent.commands import ask as ask_module
+
+from .fakes import FakeKernel, ScriptedModel, step
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def scripted(monkeypatch):
+    """Make the loader return a scripted model with the given replies."""
+    holder = {}
+
+    def use(*replies):
+        model = ScriptedModel(list(replies))
+        holder["model"] = model
+        monkeypatch.setattr("tui_agent.models.loader.load_chat_model", lambda *a, **k: model)
+        return model
+
+    return use
+
+
+def test_refuses_without_tty_and_without_yes(tmp_path):
+    result = runner.invoke(app, ["ask", "What is 2+2?", "--workspace", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "stdin is not a terminal" in result.output and "--yes" in result.output
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--max-steps", "0"], "--max-steps must be at least 1"),
+        (["--sag", "0"], "--sag must be at least 1"),
+        (["--temperature", "-1"], "--temperature must be 0 or more"),
+        (["--workspace", "/nonexistent/dir"], "is not a directory"),
+        (["--model", "/nonexistent/model.gguf"], "No such model file"),
+    ],
+)
+def test_usage_errors_are_one_line_exit_2(tmp_path, args, message):
+    argv = ["ask", "task", "--yes", *args]
+    if "--workspace" not in args:
+        argv += ["--workspace", str(tmp_path)]
+    result = runner.invoke(app, argv)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_empty_task(tmp_path):
+    result = runner.invoke(app, ["ask", "  ", "--yes", "--workspace", str(tmp_path)])
+    assert result.exit_code == 2 and "task is empty" in result.output
+
+
+def test_bad_config_is_a_usage_error(tmp_path, isolated_dirs):
+    (isolated_dirs / "config" / "config.toml").write_text("max_steps = [\n")
+    result = runner.invoke(app, ["ask", "x", "--yes", "--workspace", str(tmp_path)])
+    assert result.exit_code == 2 and "config.toml" in result.output
+
+
+def test_json_events_then_result_and_save(tmp_path, scripted):
+    scripted(step("compute", "x = 2 ** 20\nprint(x)"), step("answer", "final_answer(x)"))
+    save = tmp_path / "out" / "traj.jsonl"
+    result = runner.invoke(
+        app, ["ask", "2**20?", "--yes", "--json", "--no-web", "--save", str(save), "--workspace", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    kinds = [line["event"] for line in lines]
+    assert kinds[0] == "run_started" and kinds[-2] == "run_finished" and kinds[-1] == "result"
+    assert "token" not in kinds and "code_ready" in kinds and "usage" in kinds
+    observation = next(line for line in lines if line["event"] == "observation")
+    assert observation["text"].strip() == "1048576"
+    final = lines[-1]
+    assert final["answer"] == "1048576" and final["steps"] == 2 and final["stop_reason"] == "answered"
+    assert final["tokens"]["completion"] > 0 and final["seconds"] >= 0
+    (run,) = read_trajectories(save)
+    assert run.final_answer == "1048576" and len(run.steps) == 2
+
+
+def test_no_answer_exits_1(tmp_path, scripted):
+    scripted(step("a", "print(1)"), step("b", "print(2)"))
+    result = runner.invoke(app, ["ask", "t", "-y", "--max-steps", "1", "--workspace", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "No answer: it ran out of steps" in result.output
+
+
+def test_rich_output_shows_steps_and_answer(tmp_path, scripted):
+    scripted(step("I will compute it", "print(6 * 7)"), step("done", "final_answer(42)"))
+    result = runner.invoke(app, ["ask", "6*7?", "-y", "--workspace", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    for text in ("Step 1", "I will compute it", "print(6 * 7)", "Observation", "42", "Answer", "2 steps"):
+        assert text in out
+
+
+def test_approval_auto_in_config_needs_no_tty(tmp_path, scripted, isolated_dirs):
+    (isolated_dirs / "config" / "config.toml").write_text('approval = "auto"\n')
+    scripted(step("a", "final_answer(1)"))
+    result = runner.invoke(app, ["ask", "t", "--workspace", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+
+
+def test_read_only_config_never_runs_code(tmp_path, scripted, isolated_dirs):
+    (isolated_dirs / "config" / "config.toml").write_text('approval = "read-only"\n')
+    scripted(step("a", "open('made.txt', 'w').write('x')"), step("b", "final_answer('no')"))
+    result = runner.invoke(app, ["ask", "t", "--json", "--workspace", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "made.txt").exists()
+
+
+def test_ctrl_c_cancels_cleanly_and_keeps_trajectory(tmp_path):
+    """Ctrl-C arriving in the main thread while a cell runs: cancel, interrupt the cell, exit 130, record."""
+    from tui_agent.agent.loop import Agent
+    from tui_agent.agent.trajectory import TrajectoryRecorder
+
+    running = threading.Event()
+    kernel = FakeKernel(block=running)
+    save = tmp_path / "t.jsonl"
+    agent = Agent(
+        ScriptedModel([step("spin", "while True: pass")]),
+        kernel,
+        workspace=tmp_path,
+        repo_map="",
+        recorder=TrajectoryRecorder(save),
+    )
+
+    class InterruptingRenderer(ask_module.JsonRenderer):
+        fired = False
+
+        def event(self, event):
+            super().event(event)
+            if event.kind == "code_ready" and not self.fired:
+                self.fired = True
+                running.wait(10)
+                raise KeyboardInterrupt
+
+    import queue
+
+    code = ask_module._drive(agent, "spin forever", InterruptingRenderer(), queue.Queue())
+    assert code == 130
+    assert kernel.interrupted.is_set()
+    (run,) = read_trajectories(save)
+    assert run.stop_reason == "cancelled" and run.steps[0].code == "while True: pass"
