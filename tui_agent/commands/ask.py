@@ -39,7 +39,7 @@ def ask(
     json_out: bool = typer.Option(False, "--json", help="Print JSON lines of events, then a result object."),
     save: Path | None = typer.Option(None, "--save", help="Append the run's trajectory (JSON line) to this file."),
     workspace: Path | None = typer.Option(
-        None, "--workspace", help="Directory the agent works in (default: the current directory)."
+        None, "--workspace", help="Directory the agent works in (default: here)."
     ),
     temperature: float | None = typer.Option(None, "--temperature", help="Sampling temperature (0: greedy)."),
 ) -> None:
