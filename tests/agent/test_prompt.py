@@ -1,0 +1,68 @@
+"""The system prompt and few-shot examples: real tool signatures, the format the parser expects, private mode."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+
+from tui_agent.agent.parse import parse_step
+from tui_agent.agent.prompt import build_system_prompt, load_examples, render_example, workspace_repo_map
+from tui_agent.tools.prelude import make_tools
+
+
+def _calls(code: str):
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            yield node
+
+
+def test_examples_call_tools_with_their_real_signatures(tmp_path):
+    tools = make_tools(tmp_path, web=True)
+    used = set()
+    for example in load_examples():
+        for step in example["steps"]:
+            try:
+                tree_calls = list(_calls(step["code"]))
+            except SyntaxError:
+                assert "observation" in step and "SyntaxError" in step["observation"]  # the repair example
+                continue
+            for call in tree_calls:
+                if call.func.id in tools:
+                    used.add(call.func.id)
+                    args = [ast.literal_eval(a) if isinstance(a, ast.Constant) else None for a in call.args]
+                    kwargs = {k.arg: None for k in call.keywords}
+                    inspect.signature(tools[call.func.id]).bind(*args, **kwargs)  # raises on a wrong signature
+        declared = set(example.get("tools", []))
+        assert declared <= set(tools), example["task"]
+    assert {"final_answer", "web_search", "read_file", "find_symbol"} <= used
+
+
+def test_every_example_step_parses_and_ends_with_final_answer():
+    for example in load_examples():
+        text = render_example(example)
+        assert text.startswith("Task: ")
+        for step in example["steps"]:
+            rendered = f"Thought: {step['thought']}\n```py\n{step['code']}\n```<end_code>"
+            parsed = parse_step(rendered)
+            assert parsed.code == step["code"] and parsed.thought == step["thought"]
+        assert "final_answer(" in example["steps"][-1]["code"]
+        assert "observation" not in example["steps"][-1]
+
+
+def test_system_prompt_has_tools_examples_and_repo_map():
+    prompt = build_system_prompt(web=True, repo_map="src/app.py: def main()")
+    assert "web_search(query: str, k: int = 5)" in prompt
+    assert "src/app.py: def main()" in prompt
+    assert 'web_search("Tim Berners-Lee' in prompt
+    assert "<end_code>" in prompt and "{" not in prompt.split("Tools")[0]
+
+
+def test_private_mode_drops_web_tools_and_their_examples():
+    prompt = build_system_prompt(web=False, repo_map="")
+    assert "web_search" not in prompt and "visit_page" not in prompt
+    assert "final_answer(24133)" in prompt  # the other examples stay
+    assert "The workspace's code (a map)" not in prompt
+
+
+def test_repo_map_of_an_empty_or_missing_workspace_is_empty(tmp_path):
+    assert workspace_repo_map(tmp_path / "missing") == ""
