@@ -208,3 +208,32 @@ def test_private_mode_and_shutdown(tmp_path):
     assert not kernel.alive
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_memory_limit_below_the_kernel_size_is_reported_not_applied(tmp_path):
+    import resource
+
+    inherited = resource.getrlimit(resource.RLIMIT_AS)[0]  # the kernel keeps what it inherited from us
+    with Kernel(tmp_path, memory_limit_mb=64) as kernel:
+        result = kernel.execute("import resource\nresource.getrlimit(resource.RLIMIT_AS)[0]")
+        assert result.ok and result.result == str(inherited)
+        assert "memory limit of 64 MB not applied" in result.notice
+        assert kernel.execute("1 + 1").notice is None
+
+
+def test_start_failures_are_clear_errors(tmp_path):
+    from tui_agent.tools.kernel import KernelError
+
+    not_a_dir = tmp_path / "file.txt"
+    not_a_dir.write_text("x")
+    with pytest.raises(KernelError, match="is not a directory"):
+        Kernel(not_a_dir).start()
+    with pytest.raises(KernelError, match="did not start .*/no/such/python"):
+        Kernel(tmp_path, python="/no/such/python").start()
+    broken = tmp_path / "broken-python"
+    broken.write_text("#!/bin/sh\nexit 3\n")
+    broken.chmod(0o755)
+    kernel = Kernel(tmp_path, python=str(broken))
+    with pytest.raises(KernelError, match="did not start"):
+        kernel.start()
+    assert not kernel.alive

@@ -65,12 +65,14 @@ class Kernel:
         timeout: float = 60.0,
         memory_limit_mb: int | None = 4096,
         outputs_dir: Path | None = None,
+        python: str | None = None,
     ) -> None:
         self.workspace = Path(workspace).resolve()
         self.web = web
         self.timeout = timeout
         self.memory_limit_mb = memory_limit_mb
         self.outputs_dir = Path(outputs_dir) if outputs_dir else self.workspace / ".tui-agent" / "outputs"
+        self.python = python or sys.executable  # the kernel runs in tui-agent's own environment by default
         self._km: Any = None
         self._kc: Any = None
         self._tmp: str | None = None
@@ -79,6 +81,7 @@ class Kernel:
         self._cell_count = 0
         self._image_count = 0
         self._log_file: Any = None
+        self._pending_notice: str | None = None
 
     # lifecycle -------------------------------------------------------------------------------------------------
     def __enter__(self) -> Kernel:
@@ -110,7 +113,7 @@ class Kernel:
         if package_root not in paths:
             paths.append(package_root)  # the prelude imports tui_agent even when it is not installed
         env["PYTHONPATH"] = os.pathsep.join(paths)
-        env.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+        env["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"  # figures come back as images, no windows
         env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
         return env
 
@@ -120,6 +123,8 @@ class Kernel:
             from jupyter_client.manager import KernelManager
         except ImportError as exc:  # pragma: no cover - a declared dependency
             raise KernelError(f"jupyter_client is not installed: {exc}") from exc
+        if self.workspace.exists() and not self.workspace.is_dir():
+            raise KernelError(f"the workspace {self.workspace} is not a directory")
         self.workspace.mkdir(parents=True, exist_ok=True)
         self._tmp = tempfile.mkdtemp(prefix="tui-k-")
         ipc = sys.platform != "win32"
@@ -130,7 +135,7 @@ class Kernel:
         )
         km._kernel_spec = KernelSpec(
             argv=[
-                sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
+                self.python, "-m", "ipykernel_launcher", "-f", "{connection_file}",
                 "--HistoryManager.enabled=False", "--InteractiveShell.colors=nocolor",
                 "--IPKernelApp.quiet=True",
             ],
@@ -147,7 +152,8 @@ class Kernel:
         except Exception as exc:
             self._km = km
             self._stop()
-            raise KernelError(f"the Python kernel did not start: {exc}") from exc
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise KernelError(f"the Python kernel did not start ({self.python}): {reason}") from exc
         self._km, self._kc = km, kc
         self._load_prelude()
 
@@ -161,6 +167,8 @@ class Kernel:
         result = self._run(code, timeout=START_TIMEOUT_S, store_history=False, prelude=True)
         if result.error or result.timed_out:
             raise KernelError(f"the kernel prelude failed: {result.error or 'timed out'}")
+        if result.stdout.strip():
+            self._pending_notice = result.stdout.strip()  # e.g. a memory limit that could not be applied
 
     def _stop(self) -> None:
         kc, km = self._kc, self._km
@@ -214,7 +222,11 @@ class Kernel:
         with self._lock:
             self.start()
             self._interrupt_requested.clear()
-            return self._run(code, timeout=self.timeout if timeout is None else timeout)
+            result = self._run(code, timeout=self.timeout if timeout is None else timeout)
+            if self._pending_notice:
+                result.notice = "; ".join(filter(None, [result.notice, self._pending_notice]))
+                self._pending_notice = None
+            return result
 
     def try_execute(self, code: str, *, timeout: float | None = None) -> CellResult:
         """Run a cell in a throwaway fork of the kernel's state; the session sees no side effects."""

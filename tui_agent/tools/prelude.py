@@ -109,6 +109,18 @@ def tool_docs(web: bool = True) -> str:
     return "\n".join(blocks)
 
 
+def _address_space_bytes() -> int:
+    """The process's current virtual size (Linux /proc), 0 where unknown."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
 def _set_memory_limit(megabytes: int | None) -> str | None:
     """Cap the kernel's address space so a runaway allocation raises MemoryError instead of swapping the machine."""
     if not megabytes:
@@ -117,6 +129,12 @@ def _set_memory_limit(megabytes: int | None) -> str | None:
         import resource
 
         limit = int(megabytes) * 1024 * 1024
+        used = _address_space_bytes()
+        if used and limit < used + 256 * 1024 * 1024:
+            return (
+                f"memory limit of {megabytes} MB not applied: the kernel already uses {used // 2**20} MB of "
+                "address space; raise kernel_memory_mb"
+            )
         soft, hard = resource.getrlimit(resource.RLIMIT_AS)
         if hard != resource.RLIM_INFINITY:
             limit = min(limit, hard)
