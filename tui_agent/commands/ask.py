@@ -221,6 +221,7 @@ class RichRenderer:
         self.err = Console(stderr=True, highlight=False)
         self._live: Any = None
         self._text = ""
+        self._usage = ""
 
     def _stop_live(self) -> None:
         if self._live is not None:
@@ -254,6 +255,9 @@ class RichRenderer:
             if event.thought:
                 self.console.print(Text(event.thought, style="italic"))
             self.console.print(Panel(Syntax(event.code, "python", theme="monokai", word_wrap=True), expand=False))
+            if self._usage:
+                self.console.print(Text(self._usage, style="dim"))
+                self._usage = ""
         elif kind == "observation":
             self._stop_live()
             style = "yellow" if event.parse_failure or event.skipped else "red" if event.error else "green"
