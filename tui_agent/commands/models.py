@@ -69,7 +69,7 @@ def list_models() -> None:
     widths = [max(len(header[i]), *(len(row[i]) for row in rows)) for i in range(4)]
     room = max(20, shutil.get_terminal_size((100, 24)).columns - sum(widths) - 8)
     for row in (header, *rows):
-        cells = [cell.ljust(width) for cell, width in zip(row[:4], widths)]
+        cells = [cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)]
         text = row[4] if len(row[4]) <= room else row[4][: room - 1] + "…"
         typer.echo("  ".join([*cells, text]).rstrip())
 

@@ -1,0 +1,141 @@
+"""Downloads through the real huggingface_hub client against a local server that speaks the hub's protocol,
+serving the real Qwen2.5-Coder-0.5B GGUF: normal pull, a dropped connection that resumes, a corrupt file, a 404,
+no network, offline mode and a full disk."""
+
+from __future__ import annotations
+
+import socket
+from collections import namedtuple
+from pathlib import Path
+
+import pytest
+
+from tests.models.hub_server import HubServer
+from tui_agent.models import hub
+from tui_agent.models.base import ModelError
+from tui_agent.models.registry import load_registry
+
+NAME = "qwen2.5-coder-0.5b"
+
+
+@pytest.fixture()
+def spec():
+    return load_registry().get(NAME)
+
+
+@pytest.fixture()
+def server(qwen05_gguf, spec, tmp_path, monkeypatch):
+    """The hub server with the real GGUF, HF_ENDPOINT pointing at it and a fresh HF_HOME."""
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    with HubServer({spec.repo: {spec.file: qwen05_gguf}}, etags={spec.file: spec.sha256}) as running:
+        monkeypatch.setenv("HF_ENDPOINT", running.url)
+        yield running
+
+
+def _leftovers(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.name.endswith(".incomplete")]
+
+
+def _gets(server: HubServer) -> list[tuple[str, str, str | None]]:
+    return [r for r in server.requests if r[0] == "GET" and r[1].endswith(".gguf")]
+
+
+def test_pull_downloads_into_hf_home_and_verifies(server, spec, tmp_path):
+    path = hub.pull(spec)
+    assert path.is_file() and path.stat().st_size == spec.size
+    assert str(path).startswith(str(tmp_path / "hf" / "hub"))
+    assert hub.local_path(spec) == path and hub.local_size(spec) == spec.size
+    assert _gets(server) == [("GET", spec.file, None)]
+    again = hub.pull(spec)  # already there: verified, not downloaded again
+    assert again == path and len(_gets(server)) == 1
+
+
+def test_dropped_connection_resumes_with_a_range_request(server, spec, tmp_path):
+    server.cut_after[spec.file] = 150_000_000
+    path = hub.pull(spec)
+    gets = _gets(server)
+    assert len(gets) == 2 and gets[0][2] is None
+    resumed_from = int(gets[1][2].removeprefix("bytes=").rstrip("-"))
+    assert 0 < resumed_from <= 150_000_000  # continued, not restarted
+    assert path.stat().st_size == spec.size
+    assert not _leftovers(tmp_path / "hf")
+
+
+def test_corrupt_download_is_removed_and_reported(server, spec, tmp_path):
+    server.corrupt_at[spec.file] = spec.size // 2
+    with pytest.raises(ModelError, match=r"corrupt.*sha256.*--force"):
+        hub.pull(spec)
+    assert hub.local_path(spec) is None
+    blobs = list((tmp_path / "hf" / "hub").rglob("blobs/*"))
+    assert blobs == [] and not _leftovers(tmp_path / "hf")
+
+
+def test_corrupt_local_file_offers_force_and_force_repairs(server, spec):
+    path = hub.pull(spec)
+    blob = path.resolve()
+    with open(blob, "r+b") as handle:  # damage the cached copy in place
+        handle.seek(1000)
+        handle.write(b"\0" * 16)
+    with pytest.raises(ModelError, match=f"models pull {NAME} --force"):
+        hub.pull(spec)
+    repaired = hub.pull(spec, force=True)
+    assert repaired.stat().st_size == spec.size
+    hub.pull(spec)  # verifies cleanly now
+
+
+def test_missing_file_is_a_404_error(server, spec):
+    missing = spec.__class__(**{**spec.__dict__, "name": "gone", "file": "no-such-file.gguf", "sha256": None})
+    with pytest.raises(ModelError, match=r"no-such-file\.gguf was not found on http://127\.0\.0\.1:\d+ \(HTTP 404\)"):
+        hub.pull(missing)
+    unknown_repo = spec.__class__(**{**spec.__dict__, "repo": "Nobody/Nothing-GGUF"})
+    with pytest.raises(ModelError, match="Repository Nobody/Nothing-GGUF was not found"):
+        hub.pull(unknown_repo)
+
+
+def test_no_network_names_the_offline_alternatives(spec, tmp_path, monkeypatch):
+    with socket.socket() as sock:  # a port that nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    with pytest.raises(ModelError, match=r"Cannot reach .*no network.*local GGUF file.*HF_ENDPOINT"):
+        hub.pull(spec)
+
+
+def test_offline_mode_uses_cache_and_never_the_network(server, spec, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelError, match="HF_HUB_OFFLINE is set"):
+        hub.pull(spec)
+    assert server.requests == []
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    path = hub.pull(spec)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    count = len(server.requests)
+    assert hub.pull(spec) == path and len(server.requests) == count
+
+
+def test_not_enough_disk_space_stops_before_downloading(server, spec, monkeypatch):
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(hub.shutil, "disk_usage", lambda _path: usage(10**9, 10**9 - 10**6, 10**6))
+    with pytest.raises(ModelError, match=r"Not enough disk space for qwen2\.5-coder-0\.5b: it needs 0\.49 GB"):
+        hub.pull(spec)
+    assert _gets(server) == []
+
+
+def test_rm_deletes_blob_and_link(server, spec):
+    path = hub.pull(spec)
+    blob = path.resolve()
+    removed = hub.remove(spec)
+    assert set(removed) == {blob, path}
+    assert hub.local_path(spec) is None and hub.remove(spec) == []
+
+
+def test_embedded_model_is_assembled_atomically_into_the_cache(gemma_gguf):
+    spec = load_registry().get("gemma3-270m")
+    path = hub.ensure_embedded(spec)
+    assert path == hub.embedded_path(spec) and path.stat().st_size == spec.size
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no partial files left
+    assert hub.pull(spec) == path
