@@ -59,9 +59,9 @@ def test_unknown_name_suggests_close_names():
 def test_user_file_adds_entries_and_overrides_fields(tmp_path):
     adapter = tmp_path / "agent.gguf"
     _user_file(
-        """
+        f"""
 [models.gemma3-270m]
-lora = "%s"
+lora = "{adapter}"
 context_length = 2048
 
 [models.my-model]
@@ -70,7 +70,6 @@ file = "my-q4_k_m.gguf"
 chat_format = "chatml"
 description = "mine"
 """
-        % adapter
     )
     registry = load_registry()
     gemma = registry.get("gemma3-270m")
