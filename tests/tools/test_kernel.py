@@ -132,6 +132,22 @@ def test_interrupt_from_another_thread(kernel):
     assert kernel.execute("still_here").result == "True"
 
 
+def test_interrupt_when_idle_does_not_touch_the_next_cell(kernel):
+    kernel.interrupt()
+    result = kernel.execute("import time\ntime.sleep(0.3)\n'finished'")
+    assert result.ok and result.result == "'finished'" and result.notice is None
+
+
+def test_interrupting_a_trial_run_kills_the_fork_only(kernel):
+    kernel.execute("trial_safe = 'kept'")
+    timer = threading.Timer(0.5, kernel.interrupt)
+    timer.start()
+    result = kernel.try_execute("import time\ntime.sleep(30)")
+    timer.join()
+    assert not result.ok and "KeyboardInterrupt" in result.error
+    assert kernel.execute("trial_safe").result == "'kept'"
+
+
 def _assert_restarted(kernel, result, words: str) -> None:
     assert result.restarted and not result.ok
     assert words in result.notice and "lost" in result.notice

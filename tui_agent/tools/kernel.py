@@ -91,11 +91,17 @@ class Kernel:
     def __exit__(self, *exc: object) -> None:
         self.shutdown()
 
+    def _process(self) -> Any:
+        """The kernel's Popen, read directly: cheap and safe from any thread (no asyncio machinery)."""
+        km = self._km
+        provisioner = getattr(km, "provisioner", None) if km is not None else None
+        return getattr(provisioner, "process", None)
+
     @property
     def alive(self) -> bool:
         """True while the kernel process is running."""
-        km = self._km
-        return bool(km is not None and km.has_kernel and km.is_alive())
+        process = self._process()
+        return process is not None and process.poll() is None
 
     def start(self) -> None:
         """Start the kernel and load the prelude; does nothing if it is already running."""
@@ -208,13 +214,10 @@ class Kernel:
 
     def interrupt(self) -> None:
         """Interrupt the running cell (safe to call from another thread, e.g. on Ctrl-C)."""
-        self._interrupt_requested.set()
-        km = self._km
-        if km is not None:
-            try:
-                km.interrupt_kernel()
-            except Exception:  # noqa: BLE001, S110 - a dead kernel is handled by the running cell
-                pass
+        self._interrupt_requested.set()  # the running cell's loop sends the signal within POLL_S
+        if self._lock.acquire(blocking=False):  # nothing is running: nothing to interrupt
+            self._lock.release()
+            self._interrupt_requested.clear()
 
     # execution -------------------------------------------------------------------------------------------------
     def execute(self, code: str, *, timeout: float | None = None) -> CellResult:
@@ -324,8 +327,9 @@ class Kernel:
                 msg = kc.get_iopub_msg(timeout=POLL_S)
             except queue.Empty:
                 now = time.monotonic()
-                if not km.is_alive():
-                    died = km.provisioner.process.poll() if km.provisioner and km.provisioner.process else None
+                process = self._process()
+                if process is None or process.poll() is not None:
+                    died = process.poll() if process is not None else None
                     break
                 if interrupted_at is None and now > deadline:
                     result.timed_out = True
@@ -368,9 +372,17 @@ class Kernel:
         return result
 
     def _send_interrupt(self, km: Any) -> None:
+        """SIGINT to the kernel's process group (its forked trial runs included); Windows goes through km."""
+        process = self._process()
         try:
-            km.interrupt_kernel()
-        except Exception:  # noqa: BLE001, S110 - a kernel that is gone is detected by the loop
+            if process is not None and hasattr(os, "killpg"):
+                try:
+                    os.killpg(os.getpgid(process.pid), signal.SIGINT)
+                except OSError:
+                    process.send_signal(signal.SIGINT)
+            elif km is not None:
+                km.interrupt_kernel()
+        except Exception:  # noqa: BLE001, S110 - a kernel that is gone is detected by the running cell
             pass
 
     def _drain_shell(self, msg_id: str) -> None:
