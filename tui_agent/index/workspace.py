@@ -1,0 +1,77 @@
+"""One workspace's index: open it (rebuilding when old or corrupt), refresh it, report on it."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from tui_agent.index.refresh import Progress, RefreshStats, refresh
+from tui_agent.index.store import IndexUnavailable, index_path, open_index, remove_database
+
+
+@dataclass
+class IndexStatus:
+    """Counts shown by ``tui-agent index --status``."""
+
+    root: str
+    database: str
+    files: int
+    skipped: int
+    symbols: int
+    references: int
+    chunks: int
+    bytes: int
+    generation: int
+
+
+class WorkspaceIndex:
+    """The index of the files under ``root``; safe to share between processes."""
+
+    def __init__(self, root: Path | str, db_path: Path | None = None):
+        root = Path(root).expanduser()
+        if not root.exists():
+            raise IndexUnavailable(f"{root}: no such directory")
+        if not root.is_dir():
+            raise IndexUnavailable(f"{root}: not a directory")
+        self.root = root.resolve()
+        self.db_path = Path(db_path) if db_path else index_path(self.root)
+        self.notices: list[str] = []
+        self.conn = open_index(self.db_path, self.notices)
+
+    def refresh(self, progress: Progress | None = None, workers: int | None = None) -> RefreshStats:
+        """Re-index what changed; a database found corrupt on the way is rebuilt from scratch once."""
+        try:
+            stats = refresh(self.conn, self.db_path, self.root, progress, workers)
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+                raise IndexUnavailable(f"{self.db_path}: database is locked by another process") from exc
+            self.notices.append(f"Index {self.db_path} is damaged ({exc}): rebuilding.")
+            self.conn.close()
+            remove_database(self.db_path)
+            self.conn = open_index(self.db_path, self.notices)
+            stats = refresh(self.conn, self.db_path, self.root, progress, workers)
+        stats.notices = list(self.notices)
+        return stats
+
+    def status(self) -> IndexStatus:
+        """How much the index holds and how big it is on disk."""
+
+        def count(sql: str) -> int:
+            return int(self.conn.execute(sql).fetchone()[0] or 0)
+
+        size = sum(p.stat().st_size for p in self.db_path.parent.glob(self.db_path.name + "*") if p.is_file())
+        return IndexStatus(
+            root=str(self.root),
+            database=str(self.db_path),
+            files=count("SELECT count(*) FROM files WHERE skip = ''"),
+            skipped=count("SELECT count(*) FROM files WHERE skip != ''"),
+            symbols=count("SELECT count(*) FROM symbols"),
+            references=count("SELECT sum(count) FROM refs"),
+            chunks=count("SELECT count(*) FROM chunks"),
+            bytes=size,
+            generation=count("SELECT value FROM meta WHERE key = 'generation'"),
+        )
+
+    def close(self) -> None:
+        self.conn.close()
