@@ -283,22 +283,23 @@ class AgentApp(App):
 
     # -- runs -----------------------------------------------------------------------------------------------
     def _start_run(self, display: str, task: str, attached: list[str], shown: bool = False) -> None:
-        if not shown:
-            self.run_worker(self.conversation.add(UserMessage(display, attached)))
         if self.agent is None:
-            self.pending.append((display, task, attached))
             if self._model_done and self.model is None:
-                self.pending.clear()
                 self.prompt.load_text(display)
                 self.run_worker(
                     self.conversation.notice("No model is loaded: choose one with /model NAME.", error=True)
                 )
-            elif self._kernel_done and self.kernel is None:
-                self.pending.clear()
+                return
+            if self._kernel_done and self.kernel is None:
+                self.prompt.load_text(display)
                 self.run_worker(self.conversation.notice("The Python kernel is not running.", error=True))
-            else:
-                self.run_worker(self.conversation.notice("The model is still loading; your task starts when ready."))
+                return
+            self.pending.append((display, task, attached))
+            self.run_worker(self.conversation.add(UserMessage(display, attached)))
+            self.run_worker(self.conversation.notice("The model is still loading; your task starts when ready."))
             return
+        if not shown:
+            self.run_worker(self.conversation.add(UserMessage(display, attached)))
         self._record({"event": "user", "text": display, "attached": attached})
         self.running = True
         self.cancel = threading.Event()

@@ -40,7 +40,10 @@ class SlashError(Exception):
 def is_command(text: str) -> bool:
     """A line is a command when it starts with ``/`` followed by a letter (``/tmp/x`` paths are messages)."""
     stripped = text.strip()
-    return stripped.startswith("/") and len(stripped) > 1 and stripped[1].isalpha() and "\n" not in stripped
+    if not stripped.startswith("/") or "\n" in stripped:
+        return False
+    head = stripped[1:].split(" ", 1)[0]
+    return head.isalpha()
 
 
 def parse(text: str) -> tuple[str, str]:
