@@ -123,7 +123,7 @@ def _read_entries(path: Path) -> dict[str, tuple[dict, int | None]]:
         for key, value in values.items():
             kind = _TYPES.get(key)
             if kind is None:
-                close = difflib.get_close_matches(key, list(_TYPES), n=1)
+                close = difflib.get_close_matches(key, list(_TYPES), n=1, cutoff=0.7)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 raise ConfigError(f"{path}:{line}: models.{name}: unknown field {key!r}{hint}")
             if not isinstance(value, kind) or isinstance(value, bool):

@@ -1,0 +1,152 @@
+"""The llama.cpp runtime on the real embedded Gemma 3 270M GGUF: streaming, stops, grammar, usage, cancellation,
+KV-prefix reuse across a growing conversation, and clear errors for files that are not models."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from tui_agent.models.base import ChatModel, ModelError
+from tui_agent.models.chat_formats import get_format
+from tui_agent.models.llm import LlamaChatModel, default_threads
+from tui_agent.models.loader import load_chat_model
+
+pytestmark = pytest.mark.slow
+
+QUESTION = [
+    {"role": "system", "content": "You are a helpful assistant."},
+    {"role": "user", "content": "Write a short sentence about the sea."},
+]
+
+
+@pytest.fixture(scope="module")
+def model(gemma_gguf):
+    loaded = LlamaChatModel(gemma_gguf, get_format("gemma"), name="gemma", n_ctx=2048)
+    yield loaded
+    loaded.close()
+
+
+def test_implements_the_chat_model_protocol(model):
+    assert isinstance(model, ChatModel)
+    assert model.context_length == 2048
+    assert model.count_tokens("hello world") >= 2
+    assert default_threads() >= 1
+
+
+def test_streams_pieces_and_reports_usage(model):
+    pieces = list(model.stream_chat(QUESTION, max_tokens=12))
+    usage = model.last_usage
+    assert len(pieces) > 1 and all(isinstance(p, str) for p in pieces)
+    assert usage.prompt_tokens == model.count_tokens(model.render(QUESTION)) + 1  # + <bos>
+    assert 1 <= usage.completion_tokens <= 12
+    assert usage.stop_reason in ("stop", "length")
+    if usage.stop_reason == "length":
+        assert usage.completion_tokens == 12
+    assert usage.generation_seconds > 0 and usage.tokens_per_second > 0
+
+
+def test_stop_sequence_ends_generation_before_it(model):
+    full = "".join(model.stream_chat(QUESTION, max_tokens=24))
+    words = full.split()
+    assert len(words) >= 3, full
+    stop = words[2]
+    cut = "".join(model.stream_chat(QUESTION, max_tokens=24, stop=[stop]))
+    assert model.last_usage.stop_reason == "stop"
+    assert cut == full[: full.index(stop)]
+
+
+def test_grammar_constrains_output(model):
+    asked = [{"role": "user", "content": "Is water wet? Answer yes or no."}]
+    text = "".join(model.stream_chat(asked, grammar='root ::= "yes" | "no"', max_tokens=8))
+    assert text in ("yes", "no")
+    with pytest.raises(ModelError, match="grammar"):
+        list(model.stream_chat(asked, grammar="root ::= (", max_tokens=4))
+
+
+def test_cancel_mid_generation_then_keep_going(model):
+    cancel = threading.Event()
+    pieces = []
+    for piece in model.stream_chat(QUESTION, max_tokens=200, temperature=0.8, seed=1, cancel=cancel):
+        pieces.append(piece)
+        if len(pieces) == 3:
+            cancel.set()
+    assert model.last_usage.stop_reason == "cancelled"
+    assert len(pieces) == 3 and model.last_usage.completion_tokens < 10
+    assert list(model.stream_chat(QUESTION, max_tokens=4))  # usable afterwards
+
+
+def test_growing_conversation_evaluates_only_new_tokens(model):
+    """Each turn appends the reply and an observation; only those new tokens may be evaluated."""
+    history = [{"role": "system", "content": "You solve tasks with Python."}, {"role": "user", "content": "Task: 2+2"}]
+    list(model.stream_chat(history, max_tokens=16, stop=["<end_code>"]))
+    for turn in range(3):
+        before = model.last_usage
+        reply = f"Thought: step {turn}\n```py\nprint({turn} + 2)\n```<end_code>"
+        observation = f"Observation: {turn + 2}"
+        history += [{"role": "assistant", "content": reply}, {"role": "user", "content": observation}]
+        list(model.stream_chat(history, max_tokens=16, stop=["<end_code>"]))
+        usage = model.last_usage
+        new_tokens = usage.prompt_tokens - before.prompt_tokens
+        assert usage.prompt_eval_tokens <= new_tokens + 2, (turn, usage, new_tokens)
+        assert usage.prompt_eval_tokens < usage.prompt_tokens / 2
+    fresh = [{"role": "user", "content": "Something else entirely, please."}]
+    list(model.stream_chat(fresh, max_tokens=2))
+    assert model.last_usage.prompt_eval_tokens >= model.last_usage.prompt_tokens - 2  # nothing reusable
+
+
+def test_continues_an_open_assistant_turn(model):
+    opened = [*QUESTION, {"role": "assistant", "content": "The sea is"}]
+    text = "".join(model.stream_chat(opened, max_tokens=8))
+    assert model.last_usage.prompt_tokens == model.count_tokens(model.render(opened)) + 1
+    assert text and "<start_of_turn>" not in text
+
+
+def test_conversation_longer_than_context_is_a_clear_error(model):
+    huge = [{"role": "user", "content": "word " * 3000}]
+    with pytest.raises(ModelError, match="more than the model's context of 2048"):
+        list(model.stream_chat(huge, max_tokens=4))
+
+
+def test_load_by_registry_name_assembles_the_embedded_default(gemma_gguf):
+    loaded = load_chat_model("gemma3-270m", n_ctx=512, n_threads=1)
+    try:
+        assert loaded.name == "gemma3-270m" and loaded.chat_format.name == "gemma"
+        assert loaded.context_length == 512
+    finally:
+        loaded.close()
+
+
+def test_load_by_path_detects_the_chat_format(gemma_gguf):
+    loaded = load_chat_model(str(gemma_gguf), n_ctx=512)
+    try:
+        assert loaded.chat_format.name == "gemma" and loaded.architecture == "gemma3"
+    finally:
+        loaded.close()
+
+
+def test_non_gguf_and_truncated_files_are_model_errors(gemma_gguf, tmp_path):
+    text_file = tmp_path / "notes.gguf"
+    text_file.write_text("just some text, not a model\n" * 10)
+    with pytest.raises(ModelError, match="not a GGUF model file"):
+        load_chat_model(str(text_file))
+    truncated = tmp_path / "truncated.gguf"
+    with open(gemma_gguf, "rb") as source:
+        truncated.write_bytes(source.read(3_000_000))
+    with pytest.raises(ModelError, match="could not load"):
+        load_chat_model(str(truncated))
+    empty = tmp_path / "empty.gguf"
+    empty.write_bytes(b"")
+    with pytest.raises(ModelError, match="not a GGUF"):
+        load_chat_model(str(empty))
+
+
+def test_missing_models_and_adapters_are_model_errors(tmp_path):
+    with pytest.raises(ModelError, match="No such model file"):
+        load_chat_model(str(tmp_path / "absent.gguf"))
+    with pytest.raises(ModelError, match=r"not downloaded yet: run `tui-agent models pull qwen2\.5-coder-1\.5b`"):
+        load_chat_model("qwen2.5-coder-1.5b")
+    with pytest.raises(ModelError, match="Did you mean: gemma3-270m"):
+        load_chat_model("gemma-270m")
+    with pytest.raises(ModelError, match="No such LoRA adapter"):
+        load_chat_model("gemma3-270m", lora_path=str(tmp_path / "adapter.gguf"))
