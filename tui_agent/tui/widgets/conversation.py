@@ -111,6 +111,8 @@ class StepBlock(Vertical):
 
     async def show_observation(self, obs: ev.Observation) -> None:
         await self.finish_stream()
+        if not obs.error and obs.text.strip().startswith("Final answer:") and "\n" not in obs.text.strip():
+            return  # the kernel's echo of final_answer(); the answer block follows
         text = obs.text.rstrip() or "(no output)"
         if obs.error and obs.error not in text:
             text = f"{text}\n{obs.error}" if obs.text.strip() else obs.error
