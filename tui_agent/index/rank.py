@@ -166,10 +166,6 @@ def rank_definitions(
     if focus_ids:
         boost = np.isin(graph.name_id, focus_ids)
         weight = np.where(boost, weight * 10.0, weight)
-        wanted = set(focus_ids)
-        for f, nm in graph.pairs:
-            if nm in wanted:
-                personal[f] = 1.0
     for f in focus_files:
         personal[f] = 1.0
     if not personal.any():
@@ -203,9 +199,11 @@ def repo_map(
     if budget <= 0 or not graph.paths:
         return ""
     focus_idx = _focus_file_indexes(graph, focus_files, root)
-    ranked, file_rank = rank_definitions(graph, focus_idx, focus_names)
+    named = _definers(conn, graph, focus_names)
+    ranked, file_rank = rank_definitions(graph, sorted(set(focus_idx) | {f for f, _ in named}), focus_names)
     limit = max(64, budget // 2)
-    wanted = [(f, graph.names[nm]) for _, f, nm in ranked[:limit]]
+    wanted = named + [item for _, f, nm in ranked[: limit * 2] if (item := (f, graph.names[nm])) not in named]
+    wanted = wanted[:limit]
     if len(wanted) < limit:
         wanted += _fallback(conn, graph, file_rank, set(wanted), limit - len(wanted))
     rows = _symbol_rows(conn, graph, wanted)
@@ -219,6 +217,21 @@ def repo_map(
         else:
             high = mid - 1
     return best
+
+
+def _definers(conn: sqlite3.Connection, graph: Graph, names: Sequence[str]) -> list[tuple[int, str]]:
+    """(file index, name) of where each focus name is defined: these lead the map."""
+    names = sorted(set(names))
+    if not names:
+        return []
+    index = {file_id: i for i, file_id in enumerate(graph.file_ids)}
+    marks = ",".join("?" * len(names))
+    rows = conn.execute(
+        f"SELECT DISTINCT file_id, name FROM symbols WHERE name IN ({marks}) AND kind NOT IN ('variable', 'field')",
+        names,
+    ).fetchall()
+    found = sorted({(index[f], n) for f, n in rows if f in index}, key=lambda x: (names.index(x[1]), graph.paths[x[0]]))
+    return found[:20]
 
 
 def _focus_file_indexes(graph: Graph, focus_files: Sequence[str], root: Path | None) -> list[int]:
