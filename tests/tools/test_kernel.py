@@ -48,6 +48,24 @@ def test_error_gives_name_message_and_short_plain_traceback(kernel):
     assert "Error: ZeroDivisionError" in result.observation()
 
 
+@pytest.mark.parametrize("trial", [False, True])
+def test_recursion_and_syntax_errors_stay_short(kernel, trial):
+    run = kernel.try_execute if trial else kernel.execute
+    deep = run("def down(n):\n    return down(n + 1)\n\ndown(0)")
+    assert deep.error.startswith("RecursionError: maximum recursion depth exceeded")
+    assert "repeated" in deep.error and len(deep.error.splitlines()) < 10
+    bad = run("def f(:\n    pass")
+    assert bad.error.startswith("SyntaxError: invalid syntax (<cell>, line 1)")
+
+
+@pytest.mark.parametrize("trial", [False, True])
+def test_html_only_outputs_become_text(kernel, trial):
+    run = kernel.try_execute if trial else kernel.execute
+    code = "from IPython.display import HTML, display\ndisplay(HTML('<p>shown <b>text</b></p>'))\nHTML('<i>value</i>')"
+    shown = run(code)
+    assert shown.stdout == "shown **text**\n" and shown.result == "*value*"
+
+
 def test_stderr_is_separate(kernel):
     result = kernel.execute("import sys\nprint('out')\nprint('warn', file=sys.stderr)")
     assert result.stdout == "out\n" and result.stderr == "warn\n"

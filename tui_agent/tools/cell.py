@@ -13,6 +13,42 @@ def strip_ansi(text: str) -> str:
     return ANSI_RE.sub("", text)
 
 
+CELL_FILE_RE = re.compile(r"\S*ipykernel_\d+/\d+\.py|\b\d{6,}\.py")
+
+
+def tidy_traceback(lines: list[str]) -> list[str]:
+    """Name the cell `<cell>` instead of IPython's temp file, and fold frames repeated back to back (recursion)."""
+    lines = [CELL_FILE_RE.sub("<cell>", line) for line in lines]
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        for size in (1, 2):
+            block = lines[i : i + size]
+            repeats = 0
+            while len(block) == size and lines[i + size * (repeats + 1) : i + size * (repeats + 2)] == block:
+                repeats += 1
+            if repeats >= 2:
+                out.extend(block)
+                out.append(f"  [... the {size} line(s) above repeated {repeats} more times ...]")
+                i += size * (repeats + 1)
+                break
+        else:
+            out.append(lines[i])
+            i += 1
+    return out
+
+
+def plain_text(data: dict) -> str:
+    """text/plain of a rich output, or the text of its HTML when the plain form is just an object's repr."""
+    text = strip_ansi(data.get("text/plain", ""))
+    html = data.get("text/html")
+    if html and (not text or (text.startswith("<") and text.endswith(" object>"))):
+        from tui_agent.tools.web import html_to_text
+
+        return html_to_text(html if isinstance(html, str) else "".join(html))
+    return text
+
+
 def cut_middle(text: str, max_chars: int) -> str:
     """Keep the head and the tail of `text` within max_chars, marking what was cut in the middle."""
     if max_chars <= 0 or len(text) <= max_chars:

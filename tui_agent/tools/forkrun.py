@@ -40,7 +40,9 @@ class _Recorder:
 def short_traceback(exc: BaseException, limit_lines: int = 12) -> str:
     """`Name: message` and the last frames that belong to the cell itself."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == CELL_FILENAME]
-    lines = [f"  line {f.lineno}: {(f.line or '').strip()}" for f in frames][-limit_lines:]
+    from tui_agent.tools.cell import tidy_traceback
+
+    lines = tidy_traceback([f"  line {f.lineno}: {(f.line or '').strip()}" for f in frames])[-limit_lines:]
     head = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     return head + ("\nTraceback (most recent call last):\n" + "\n".join(lines) if lines else "")
 
@@ -59,8 +61,9 @@ def _execute(shell, code: str, final_exc: type[BaseException]) -> dict:
             value = eval(compile(ast.Expression(last.value), CELL_FILENAME, "eval"), namespace)  # noqa: S307
             if value is not None:
                 if shell is not None:
-                    formatted = shell.display_formatter.format(value)[0]
-                    out["result"] = formatted.get("text/plain", repr(value))
+                    from tui_agent.tools.cell import plain_text
+
+                    out["result"] = plain_text(shell.display_formatter.format(value)[0]) or repr(value)
                 else:
                     out["result"] = repr(value)
     except final_exc as exc:
@@ -99,7 +102,11 @@ def _describe_status(status: int) -> str:
     return f"the code ended its process (exit code {os.WEXITSTATUS(status)})"
 
 
-def run_forked(shell, code: str, timeout: float, final_exc: type[BaseException] = BaseException) -> dict:
+class _NeverRaised(BaseException):
+    """Stands in for the final-answer exception when the caller has none."""
+
+
+def run_forked(shell, code: str, timeout: float, final_exc: type[BaseException] = _NeverRaised) -> dict:
     """Run code in a forked child with a deadline; a dict of stdout, stderr, result, error, final_answer..."""
     read_end, write_end = os.pipe()
     fd_out, out_path = tempfile.mkstemp(prefix="tui-agent-try-")

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tui_agent.tools.cell import BoundedText, CellResult, strip_ansi
+from tui_agent.tools.cell import CELL_FILE_RE, BoundedText, CellResult, plain_text, strip_ansi, tidy_traceback
 from tui_agent.tools.prelude import FINAL_MIME, TRY_HELPER, TRY_MIME, FinalAnswer
 
 POLL_S = 0.1
@@ -251,8 +251,10 @@ class Kernel:
             final_answer=payload.get("final_answer"),
             timed_out=bool(payload.get("timed_out")),
         )
+        shown = BoundedText()
         for record in payload.get("displays") or []:
-            self._display(record.get("data") or {}, result, BoundedText())
+            self._display(record.get("data") or {}, result, shown)
+        result.stdout += shown.value()
         if result.timed_out:
             result.notice = f"The cell ran longer than {limit:g} s and was stopped."
         if "StdinNotImplementedError" in (result.error or "").split(":", 1)[0]:
@@ -289,17 +291,17 @@ class Kernel:
                 if path:
                     result.images.append(path)
                 return
-        text = data.get("text/plain")
+        text = plain_text(data)
         if text:
-            extra.add(strip_ansi(text) + "\n")
+            extra.add(text + "\n")
 
     def _error_text(self, content: dict) -> str:
         name, value = content.get("ename", "Error"), content.get("evalue", "")
         if name == "StdinNotImplementedError":
             return INPUT_MESSAGE
         lines = strip_ansi("\n".join(content.get("traceback") or [])).splitlines()
-        lines = [line for line in lines if line.strip() and not set(line.strip()) <= {"-"}]
-        head = f"{name}: {value}" if value else name
+        lines = tidy_traceback([line for line in lines if line.strip() and not set(line.strip()) <= {"-"}])
+        head = CELL_FILE_RE.sub("<cell>", f"{name}: {value}" if value else name)
         body = [line for line in lines[-TRACEBACK_LINES:] if line.strip() != head]
         if name == "MemoryError" and self.memory_limit_mb:
             head += f" (the kernel's memory limit is {self.memory_limit_mb} MB)"
@@ -351,7 +353,7 @@ class Kernel:
                 if any(m in data for m in IMAGE_TYPES):
                     self._display(data, result, extra)
                 else:
-                    result.result = strip_ansi(data.get("text/plain", ""))
+                    result.result = plain_text(data)
             elif kind in ("display_data", "update_display_data"):
                 self._display(content.get("data", {}), result, extra)
             elif kind == "error":
