@@ -324,9 +324,7 @@ def main() -> None:
     table.add_row(
         "rendered tokens/s", f"{stream_bare['tokens_per_s']:.0f}", f"{stream_tui['tokens_per_s']:.0f}", "vs 30-50 tok/s"
     )
-    table.add_row(
-        "no dropped tokens", str(stream_bare["no_dropped_tokens"]), str(stream_tui["no_dropped_tokens"]), ""
-    )
+    table.add_row("no dropped tokens", str(stream_bare["no_dropped_tokens"]), str(stream_tui["no_dropped_tokens"]), "")
     table.add_row(
         "loop lag while streaming p95 / max (ms)",
         f"{stream_bare['lag_p95_ms']:.0f} / {stream_bare['lag_max_ms']:.0f}",

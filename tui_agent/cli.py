@@ -45,7 +45,9 @@ def _root(
 
 
 def main() -> None:
-    app()
+    import sys
+
+    app(args=tui.resume_default(sys.argv[1:]))
 
 
 if __name__ == "__main__":

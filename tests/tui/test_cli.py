@@ -50,3 +50,20 @@ def test_help_does_not_import_textual():
     code = "import sys; from tui_agent.cli import app; print('textual' in sys.modules, 'llama_cpp' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.split() == ["False", "False"]
+
+
+def test_resume_alone_means_latest():
+    from tui_agent.commands.tui import resume_default
+
+    assert resume_default(["--resume"]) == ["--resume", "latest"]
+    assert resume_default(["--resume", "-m", "x"]) == ["--resume", "latest", "-m", "x"]
+    assert resume_default(["--resume", "ab12"]) == ["--resume", "ab12"]
+    assert resume_default(["sessions", "--json"]) == ["sessions", "--json"]
+
+
+def test_resume_flag_without_sessions_is_a_one_line_error(isolated_dirs):
+    done = subprocess.run(
+        [sys.executable, "-m", "tui_agent.cli", "--resume"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip() == "error: no saved sessions yet"

@@ -12,6 +12,18 @@ def register(app: typer.Typer) -> None:
     app.command("sessions", help="List saved sessions (resume one with tui-agent --resume ID).")(sessions)
 
 
+def resume_default(argv: list[str]) -> list[str]:
+    """Let ``--resume`` stand alone for the latest session (click options cannot have an optional value)."""
+    args = list(argv)
+    for i, arg in enumerate(args):
+        if arg == "--":
+            break
+        if arg == "--resume" and (i + 1 == len(args) or args[i + 1].startswith("-")):
+            args.insert(i + 1, "latest")
+            break
+    return args
+
+
 def sessions(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     limit: int = typer.Option(50, "--limit", "-n", min=1, help="Show at most this many, newest first."),
