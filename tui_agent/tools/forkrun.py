@@ -108,6 +108,8 @@ class _NeverRaised(BaseException):
 
 def run_forked(shell, code: str, timeout: float, final_exc: type[BaseException] = _NeverRaised) -> dict:
     """Run code in a forked child with a deadline; a dict of stdout, stderr, result, error, final_answer..."""
+    if not hasattr(os, "fork"):
+        return {"stdout": "", "error": "NotImplementedError: trial runs need os.fork, which this platform lacks"}
     read_end, write_end = os.pipe()
     fd_out, out_path = tempfile.mkstemp(prefix="tui-agent-try-")
     for stream in (sys.stdout, sys.stderr):
