@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import threading
 from pathlib import Path
 
@@ -192,6 +193,19 @@ def test_kernel_killed_for_memory_is_restarted(kernel):
     # What the kernel's out-of-memory killer does to a process.
     result = kernel.execute("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")
     _assert_restarted(kernel, result, "too much memory")
+
+
+def test_kernel_that_died_between_cells_is_restarted_with_a_notice(kernel):
+    kernel.execute("doomed = 1")
+    os.kill(kernel._process().pid, signal.SIGKILL)
+    kernel._process().wait()
+    trial = kernel.try_execute("'trial'")
+    assert trial.result == "'trial'" and trial.notice is None
+    result = kernel.execute("'next cell'")
+    assert result.result == "'next cell'" and result.ok and result.restarted
+    assert "since the last cell" in result.notice and "lost" in result.notice
+    assert kernel.execute("doomed").error.startswith("NameError")
+    assert kernel.execute("1").notice is None
 
 
 def test_kernel_deaf_to_interrupts_is_restarted(kernel):

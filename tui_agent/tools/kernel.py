@@ -82,6 +82,7 @@ class Kernel:
         self._image_count = 0
         self._log_file: Any = None
         self._pending_notice: str | None = None
+        self._pending_restart = False
 
     # lifecycle -------------------------------------------------------------------------------------------------
     def __enter__(self) -> Kernel:
@@ -220,22 +221,35 @@ class Kernel:
             self._interrupt_requested.clear()
 
     # execution -------------------------------------------------------------------------------------------------
+    def _ensure_started(self) -> None:
+        """Start the kernel; if it died between cells, restart it and tell the next result that state was lost."""
+        process = self._process()
+        if process is not None and process.poll() is not None:
+            what = _exit_description(process.poll())
+            self._pending_notice = (
+                f"The Python kernel {what} since the last cell. It was restarted: all variables, imports and "
+                "definitions are lost."
+            )
+            self._pending_restart = True
+        self.start()
+
     def execute(self, code: str, *, timeout: float | None = None) -> CellResult:
         """Run a cell in the session's kernel; errors, timeouts and crashes come back in the CellResult."""
         with self._lock:
-            self.start()
+            self._ensure_started()
             self._interrupt_requested.clear()
             result = self._run(code, timeout=self.timeout if timeout is None else timeout)
-            if self._pending_notice:
+            if self._pending_notice:  # told once, on the next real cell (trial runs are not shown to the user)
                 result.notice = "; ".join(filter(None, [result.notice, self._pending_notice]))
-                self._pending_notice = None
+                result.restarted = result.restarted or self._pending_restart
+                self._pending_notice, self._pending_restart = None, False
             return result
 
     def try_execute(self, code: str, *, timeout: float | None = None) -> CellResult:
         """Run a cell in a throwaway fork of the kernel's state; the session sees no side effects."""
         limit = self.timeout if timeout is None else timeout
         with self._lock:
-            self.start()
+            self._ensure_started()
             self._interrupt_requested.clear()
             outer = self._run(f"{TRY_HELPER}({code!r}, {limit!r})", timeout=limit + 15, store_history=False)
         payload = outer.__dict__.pop("_try_payload", None)
