@@ -98,7 +98,7 @@ def test_methods_know_their_class_and_references_are_collected():
     value = next(s for s in result.symbols if s[0] == "value")
     assert value[5] == "Foo"
     assert value[4] == "def value(self) -> int"
-    refs = {name for name, _ in result.refs}
+    refs = {name for name, *_ in result.refs}
     assert {"helper", "Foo", "Base", "property"} <= refs
     go = extract("server.go", SNIPPETS["server.go"][0].encode())
     serve = next(s for s in go.symbols if s[0] == "Serve")

@@ -25,8 +25,8 @@ _NAME_TYPES = frozenset(
 
 # (name, kind, line, end_line, signature, scope); lines are 1-based.
 Symbol = tuple[str, str, int, int, str, str]
-# (name, line)
-Ref = tuple[str, int]
+# (name, count, lines): one row per name used in a file; lines is "12,40,41".
+Ref = tuple[str, int, str]
 # (start_line, end_line, text)
 Chunk = tuple[int, int, str]
 
@@ -91,18 +91,23 @@ def extract(rel: str, data: bytes) -> FileResult:
 
 
 def chunk_lines(lines: list[str], breaks: set[int]) -> list[Chunk]:
-    """Split a file into chunks that start at definitions when possible (else blank lines), 10-50 lines each."""
-    chunks: list[Chunk] = []
-    start = 0
+    """Split a file into chunks that start at definitions when possible (else after blank lines), 10-50 lines."""
     total = len(lines)
-    for i in range(1, total + 1):
-        size = i - start
-        at_break = (i + 1) in breaks if breaks else (i < total and not lines[i - 1].strip())
-        if i == total or size >= CHUNK_MAX_LINES or (size >= CHUNK_MIN_LINES and at_break):
-            body = "\n".join(lines[start:i])
-            if body.strip():
-                chunks.append((start + 1, i, body))
-            start = i
+    if not breaks:  # plain text: a chunk may end after a blank line
+        breaks = {i + 2 for i, text in enumerate(lines) if not text.strip()}
+    cuts = sorted(b - 1 for b in breaks if 1 < b <= total)  # a chunk may end on the line before a break
+    chunks: list[Chunk] = []
+    start, c = 0, 0
+    while start < total:
+        while c < len(cuts) and cuts[c] - start < CHUNK_MIN_LINES:
+            c += 1
+        end = min(total, start + CHUNK_MAX_LINES)
+        if c < len(cuts) and cuts[c] < end:
+            end = cuts[c]
+        body = "\n".join(lines[start:end])
+        if body.strip():
+            chunks.append((start + 1, end, body))
+        start = end
     return chunks
 
 
@@ -132,10 +137,19 @@ def _tags(language: str, data: bytes) -> tuple[list[Symbol], list[Ref]]:
 
     symbols = _symbols(data, found)
     def_starts = {start for start, entry in found.items() if entry[1] != "impl"}
-    refs = sorted(
-        {(_text(data, n), n.start_point[0] + 1) for n in ref_nodes if n.start_byte not in def_starts},
-        key=lambda r: (r[1], r[0]),
-    )
+    grouped: dict[str, list[int]] = {}
+    for node in ref_nodes:  # matches come in document order, so each name's lines are already sorted
+        start = node.start_byte
+        if start in def_starts:
+            continue
+        line = node.start_point[0] + 1
+        lines = grouped.setdefault(data[start : node.end_byte].decode("utf-8", errors="replace"), [])
+        if not lines or lines[-1] != line:
+            lines.append(line)
+    refs = []
+    for name, lines in grouped.items():
+        ordered = sorted(set(lines))
+        refs.append((name, len(ordered), ",".join(map(str, ordered))))
     return symbols, refs
 
 
@@ -195,11 +209,13 @@ def _signature(data: bytes, node) -> str:
     body = node.child_by_field_name("body")
     if body is not None and body.start_byte > node.start_byte:
         end = body.start_byte
-        for child in node.children:  # stop before comments that sit between the header and the body
-            if child.start_byte >= body.start_byte:
-                break
-            if child.type != "comment":
-                end = child.end_byte
+        header = data[node.start_byte : end]
+        if b"#" in header or b"/" in header:  # stop before comments between the header and the body
+            for child in node.children:
+                if child.start_byte >= body.start_byte:
+                    break
+                if child.type != "comment":
+                    end = child.end_byte
         raw = data[node.start_byte : end].decode("utf-8", errors="replace")
         text = _SPACES.sub(" ", raw).strip().rstrip(":{= ").strip()
     else:

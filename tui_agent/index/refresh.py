@@ -170,12 +170,9 @@ def _store(conn: sqlite3.Connection, stat: FileStat, result: FileResult, file_id
             [(file_id, *sym) for sym in result.symbols],
         )
     if result.refs:
-        grouped: dict[str, list[int]] = {}
-        for name, line in result.refs:
-            grouped.setdefault(name, []).append(line)
         conn.executemany(
             "INSERT INTO refs(file_id, name, count, lines) VALUES (?, ?, ?, ?)",
-            [(file_id, name, len(lines), ",".join(map(str, lines))) for name, lines in grouped.items()],
+            [(file_id, *ref) for ref in result.refs],
         )
     if result.chunks:
         base = file_id << CHUNK_BITS

@@ -14,6 +14,7 @@ from pathlib import Path
 from tui_agent.index import query as lookup
 from tui_agent.index.rank import Graph, load_graph
 from tui_agent.index.rank import repo_map as render_map
+from tui_agent.index.refresh import RefreshStats
 from tui_agent.index.store import generation
 from tui_agent.index.workspace import WorkspaceIndex
 
@@ -42,10 +43,11 @@ class CodeTools:
         """Messages about rebuilt indexes (old schema, corrupt file)."""
         return self.index.notices
 
-    def refresh(self) -> None:
+    def refresh(self) -> RefreshStats:
         """Re-index files changed since the last refresh."""
         self.last_refresh = self.index.refresh()
         self._checked = time.monotonic()
+        return self.last_refresh
 
     def _maybe_refresh(self) -> None:
         if self.refresh_interval is not None and time.monotonic() - self._checked >= self.refresh_interval:
@@ -95,6 +97,18 @@ class CodeTools:
 
     def close(self) -> None:
         self.index.close()
+
+
+def refresh_index(workspace: Path) -> str:
+    """Build or refresh a workspace's index; a one-line summary for status bars and logs."""
+    index = WorkspaceIndex(workspace)
+    try:
+        stats = index.refresh()
+        status = index.status()
+    finally:
+        index.close()
+    changes = f"{stats.added} added, {stats.changed} changed, {stats.removed} removed"
+    return f"Indexed {status.files} files, {status.symbols} symbols in {stats.seconds:.2f} s ({changes})"
 
 
 def format_symbol(result: lookup.SymbolResult) -> str:
