@@ -304,3 +304,45 @@ async def test_typing_completes_and_history_recalls(make_app):
         assert app.prompt.text == ""
         await pilot.press("o", "n", "e", "ctrl+j", "t", "w", "o")
         assert app.prompt.text == "one\ntwo"
+
+
+async def test_auto_scroll_stops_when_the_user_scrolls_up(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        conversation = app.conversation
+        for _ in range(3):
+            await send(pilot, "/help")
+        await pilot.pause(0.1)
+        assert conversation.max_scroll_y > 0 and conversation.scroll_y == conversation.max_scroll_y
+        await pilot.press("pageup")
+        await pilot.pause(0.1)
+        held = conversation.scroll_y
+        assert held < conversation.max_scroll_y
+        await send(pilot, "/help")
+        await pilot.pause(0.1)
+        assert conversation.scroll_y == held  # new output did not pull the view down
+        for _ in range(6):
+            await pilot.press("pagedown")
+        await send(pilot, "/help")
+        await pilot.pause(0.1)
+        assert conversation.scroll_y == conversation.max_scroll_y  # following again
+
+
+async def test_a_kernel_that_dies_is_reported_and_the_session_goes_on(make_app):
+    app = make_app(
+        [
+            step("Crash.", "import os\nos._exit(1)"),
+            step("Again.", "print('alive')"),
+            step("Done.", "final_answer('ok')"),
+        ]
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await send(pilot, "crash the kernel")
+        await finished(pilot)
+        shown = " ".join(b.observation or "" for b in app.query(StepBlock)) + " ".join(notices(app))
+        assert "Traceback" not in shown
+        first = next(iter(app.query(StepBlock))).observation
+        assert first and ("died" in first.lower() or "restart" in first.lower())
+        assert app.status.kernel == "idle"

@@ -56,6 +56,8 @@ class AgentApp(App):
         Binding("ctrl+c", "ctrl_c", "Stop / quit", priority=True, show=False),
         Binding("f2", "cycle_mode", "Mode", show=False),
         Binding("ctrl+q", "quit", "Quit", show=False),
+        Binding("pageup", "page(-1)", "Scroll up", show=False, priority=True),
+        Binding("pagedown", "page(1)", "Scroll down", show=False, priority=True),
     ]
 
     def __init__(
@@ -446,6 +448,17 @@ class AgentApp(App):
 
     async def action_quit(self) -> None:
         self.action_quit_app()
+
+    def action_page(self, direction: int) -> None:
+        """Page through the conversation; scrolling up stops following new output until back at the bottom."""
+        conversation = self.conversation
+        if direction < 0:
+            conversation.release_anchor()
+            conversation.scroll_page_up(animate=False)
+        elif conversation.scroll_y + conversation.scrollable_content_region.height >= conversation.max_scroll_y:
+            conversation.anchor()  # back at the bottom: follow new output again
+        else:
+            conversation.scroll_page_down(animate=False)
 
     def action_cycle_mode(self) -> None:
         self.set_mode(slash.parse_mode("", self.mode))
