@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tests.tui.conftest import SIZE, finished, ready, send, wait_until
 from tests.tui.fakes import ScriptedModel, step
+from tui_agent.models.base import ModelError
 from tui_agent.tui.backend import Backend
 from tui_agent.tui.screens.approval import ApprovalScreen
 from tui_agent.tui.widgets.conversation import FinalAnswerBlock, InfoBlock, Notice, StepBlock, UserMessage
@@ -346,3 +347,46 @@ async def test_a_kernel_that_dies_is_reported_and_the_session_goes_on(make_app):
         first = next(iter(app.query(StepBlock))).observation
         assert first and ("died" in first.lower() or "restart" in first.lower())
         assert app.status.kernel == "idle"
+
+
+async def test_escape_at_the_approval_prompt_stops_without_running(make_app, workspace):
+    app = make_app([step("Write.", "open('made.txt', 'w').write('x')")], mode="ask")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await send(pilot, "make a file")
+        await wait_until(pilot, lambda: isinstance(app.screen, ApprovalScreen))
+        await pilot.press("escape")
+        await finished(pilot)
+        assert not isinstance(app.screen, ApprovalScreen)
+        assert not (workspace / "made.txt").exists()
+        assert any("Stopped" in n for n in notices(app))
+
+
+async def test_model_switch_keeps_the_conversation(make_app):
+    loaded = []
+
+    def load(name, settings):
+        if name == "broken":
+            raise ModelError("No such model file: broken")
+        model = ScriptedModel([step("Done.", f"final_answer('{name}')")])
+        model.name = name
+        loaded.append(name)
+        return model
+
+    app = make_app(load_model=load)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await send(pilot, "first")
+        await finished(pilot)
+        first_agent = app.agent
+        await send(pilot, "/model other")
+        await wait_until(pilot, lambda: app.agent is not first_agent and app.agent is not None)
+        assert loaded == ["scripted", "other"] and app.status.model == "other"
+        assert any("first" in m["content"] for m in app.agent.messages)
+        switched = app.agent
+        await send(pilot, "/model broken")
+        await wait_until(pilot, lambda: any("broken" in e for e in errors(app)))
+        assert app.agent is switched and app.status.model == "other" and app.status.model_state == "ready"
+        await send(pilot, "second")
+        await finished(pilot)
+        assert [a.answer for a in app.query(FinalAnswerBlock)] == ["scripted", "other"]

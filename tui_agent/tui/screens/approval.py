@@ -1,7 +1,7 @@
 """The prompt shown before a cell runs in ``ask`` mode: run, skip, edit the code, or always run.
 
-A modal screen that returns an Approval; the agent's worker thread waits for it. Esc answers ``skip`` and the app
-also stops the run, so a stopped run never leaves this screen behind.
+A modal screen that returns an Approval; the agent's worker thread waits for it. Esc skips the cell and stops the
+run; the app also closes this screen whenever a run is stopped, so none is ever left behind.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ class ApprovalScreen(ModalScreen[Approval]):
         Binding("s", "decide('skip')", "Skip"),
         Binding("e", "edit", "Edit"),
         Binding("a", "decide('always')", "Always"),
-        Binding("escape", "decide('skip')", "Skip", show=False),
+        Binding("escape", "stop_run", "Stop", show=False),
         Binding("ctrl+s", "save_edit", "Run edited", show=False, priority=True),
     ]
 
@@ -78,6 +78,13 @@ class ApprovalScreen(ModalScreen[Approval]):
         await buttons.mount(Button("Run edited (Ctrl+S)", id="save", variant="success"))
         editor.focus()
 
+    def action_stop_run(self) -> None:
+        """Esc: the cell is skipped and the whole run stops (the conversation stays)."""
+        self.dismiss(Approval("skip"))
+        stop = getattr(self.app, "action_stop", None)
+        if callable(stop):
+            stop()
+
     def action_save_edit(self) -> None:
         if not self.editing:
             return
@@ -86,6 +93,6 @@ class ApprovalScreen(ModalScreen[Approval]):
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         # While editing, letters go to the editor, not to the r/s/e/a shortcuts.
-        if self.editing and action in ("decide", "edit"):
+        if self.editing and action in ("decide", "edit"):  # (Esc still stops)
             return action == "decide" and parameters == ("skip",)
         return True
