@@ -140,12 +140,27 @@ def test_timeout_interrupts_and_keeps_state(kernel):
     assert kernel.execute("survivor").result == "'yes'"
 
 
-def test_interrupt_from_another_thread(kernel):
+def _interrupt_once_running(kernel, marker: Path) -> threading.Thread:
+    """Interrupt from another thread as soon as the cell has written its marker file (i.e. it is running)."""
+
+    def watch() -> None:
+        for _ in range(600):
+            if marker.exists():
+                kernel.interrupt()
+                return
+            threading.Event().wait(0.05)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_interrupt_from_another_thread(kernel, tmp_path):
     kernel.execute("still_here = True")
-    timer = threading.Timer(0.5, kernel.interrupt)
-    timer.start()
-    result = kernel.execute("import time\ntime.sleep(30)")
-    timer.join()
+    marker = tmp_path / "running"
+    watcher = _interrupt_once_running(kernel, marker)
+    result = kernel.execute(f"import time\nopen({str(marker)!r}, 'w').close()\ntime.sleep(30)")
+    watcher.join()
     assert not result.timed_out and "KeyboardInterrupt" in result.error
     assert result.notice.startswith("Interrupted by the user")
     assert kernel.execute("still_here").result == "True"
@@ -157,12 +172,12 @@ def test_interrupt_when_idle_does_not_touch_the_next_cell(kernel):
     assert result.ok and result.result == "'finished'" and result.notice is None
 
 
-def test_interrupting_a_trial_run_kills_the_fork_only(kernel):
+def test_interrupting_a_trial_run_kills_the_fork_only(kernel, tmp_path):
     kernel.execute("trial_safe = 'kept'")
-    timer = threading.Timer(0.5, kernel.interrupt)
-    timer.start()
-    result = kernel.try_execute("import time\ntime.sleep(30)")
-    timer.join()
+    marker = tmp_path / "running"
+    watcher = _interrupt_once_running(kernel, marker)
+    result = kernel.try_execute(f"import time\nopen({str(marker)!r}, 'w').close()\ntime.sleep(30)")
+    watcher.join()
     assert not result.ok and "KeyboardInterrupt" in result.error
     assert kernel.execute("trial_safe").result == "'kept'"
 
