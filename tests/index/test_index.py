@@ -219,3 +219,25 @@ def test_two_processes_refreshing_at_once_do_not_corrupt(typer_pkg, tmp_path):
     dupes = conn.execute("SELECT count(*) FROM (SELECT path FROM files GROUP BY path HAVING count(*) > 1)")
     assert dupes.fetchone()[0] == 0
     conn.close()
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_process_pool_build_matches_inline_build(typer_pkg, tmp_path, monkeypatch, method):
+    import tui_agent.index.refresh as refresh_module
+
+    inline_root = tmp_path / "inline"
+    pooled_root = tmp_path / "pooled"
+    for root in (inline_root, pooled_root):
+        shutil.copytree(typer_pkg, root, ignore=shutil.ignore_patterns(".tui-agent"))
+    inline = WorkspaceIndex(inline_root)
+    inline.refresh(workers=1)
+    monkeypatch.setattr(refresh_module, "POOL_MIN_FILES", 2)
+    monkeypatch.setattr(refresh_module, "_start_method", lambda: method)
+    pooled = WorkspaceIndex(pooled_root)
+    stats = pooled.refresh(workers=2)
+    assert stats.added > 2
+    assert _indexed(pooled) == _indexed(inline)
+    count = "SELECT count(*), sum(count) FROM refs"
+    assert pooled.conn.execute(count).fetchone() == inline.conn.execute(count).fetchone()
+    inline.close()
+    pooled.close()

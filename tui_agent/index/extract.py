@@ -218,6 +218,7 @@ def _signature(data: bytes, node) -> str:
                     end = child.end_byte
         raw = data[node.start_byte : end].decode("utf-8", errors="replace")
         text = _SPACES.sub(" ", raw).strip().rstrip(":{= ").strip()
+        text = text.replace("( ", "(").replace(", )", ")").replace(" )", ")")
     else:
         raw = data[node.start_byte : min(node.end_byte, node.start_byte + 400)].decode("utf-8", errors="replace")
         text = raw.split("\n", 1)[0].strip()
