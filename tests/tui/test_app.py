@@ -196,13 +196,26 @@ async def test_slash_commands(make_app):
     assert old
 
 
-async def test_index_command_reports_back(make_app):
-    app = make_app(refresh_index=lambda ws: f"{ws.name}: 1 file indexed")
+async def test_index_command_refreshes_the_real_index(make_app):
+    app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         await send(pilot, "/index")
-        await wait_until(pilot, lambda: any(n.startswith("Index:") for n in notices(app)))
-        assert "Index: project: 1 file indexed" in notices(app)
+        await wait_until(pilot, lambda: any(n.startswith("Index") and "files" in n for n in notices(app)))
+        summary = next(n for n in notices(app) if n.startswith("Index:"))
+        assert "symbols" in summary
+
+
+async def test_index_failure_is_a_notice(make_app):
+    def broken(workspace):
+        raise OSError(28, "No space left on device")
+
+    app = make_app(refresh_index=broken)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await send(pilot, "/index")
+        await wait_until(pilot, lambda: bool(errors(app)))
+        assert errors(app) == ["Index refresh failed: OSError: [Errno 28] No space left on device"]
 
 
 async def test_resume_shows_the_conversation_and_restores_the_agent(make_app):
