@@ -110,3 +110,34 @@ def test_repo_map_identical_across_processes_and_hash_seeds(typer_pkg):
 def test_json_roundtrip_of_tools_output_is_plain_text(tools):
     # observations travel as text; make sure nothing non-serialisable leaks out
     json.dumps([tools.search_code("encode"), tools.find_symbol("dumps"), tools.repo_map(200)])
+
+
+def test_damaged_pages_are_rebuilt_by_the_tools(json_pkg):
+    first = CodeTools(json_pkg)
+    db = first.index.db_path
+    first.close()
+    size = db.stat().st_size
+    with open(db, "r+b") as handle:  # keep the header, wreck the pages after it
+        handle.seek(4096)
+        handle.write(b"\xde\xad\xbe\xef" * ((size - 4096) // 4))
+    for suffix in ("-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    tools = CodeTools(json_pkg)
+    out = tools.search_code("Expecting value")
+    assert out.startswith("json/")
+    assert any("rebuilding" in n or "unreadable" in n for n in tools.notices)
+    assert "JSONDecoder" in tools.find_symbol("JSONDecoder")
+    tools.close()
+
+
+def test_index_damaged_while_open_is_rebuilt_on_the_next_lookup(json_pkg):
+    import sqlite3
+
+    tools = CodeTools(json_pkg)
+    other = sqlite3.connect(tools.index.db_path)
+    other.execute("DROP TABLE chunks")  # another process wrecks the index under the open tools
+    other.close()
+    out = tools.search_code("Expecting value")
+    assert out.startswith("json/")
+    assert any("damaged" in n for n in tools.notices)
+    tools.close()

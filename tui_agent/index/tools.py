@@ -6,9 +6,10 @@ pass to ``read_file``, signatures rather than bodies, and an explicit line when 
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from tui_agent.index import query as lookup
@@ -53,9 +54,31 @@ class CodeTools:
         if self.refresh_interval is not None and time.monotonic() - self._checked >= self.refresh_interval:
             self.refresh()
 
+    def _guarded(self, call: Callable[[], str]) -> str:
+        """Run a lookup; a database found damaged on the way is rebuilt once and the lookup retried."""
+        try:
+            self._maybe_refresh()
+            return call()
+        except sqlite3.DatabaseError as exc:
+            self.index.recover(exc)
+            self._graph = None
+            self._maps.clear()
+            self.refresh()
+            return call()
+
     def search_code(self, query: str, k: int = 5) -> str:
         """Ranked code chunks for a query, each as ``path:line`` with a few numbered lines around the match."""
-        self._maybe_refresh()
+        return self._guarded(lambda: self._search_code(query, k))
+
+    def find_symbol(self, name: str) -> str:
+        """Where a name is defined (first) and used: ``path:line`` with signatures and source lines."""
+        return self._guarded(lambda: self._find_symbol(name))
+
+    def repo_map(self, budget: int = 1024, focus_files: Sequence[str] = (), focus_names: Sequence[str] = ()) -> str:
+        """The most important files and signatures, ranked by the reference graph, within ``budget`` tokens."""
+        return self._guarded(lambda: self._repo_map(budget, focus_files, focus_names))
+
+    def _search_code(self, query: str, k: int) -> str:
         if not query.strip():
             return "search_code: the query is empty; pass words to look for."
         hits = lookup.search(self.index.conn, self.root, query, k)
@@ -69,17 +92,13 @@ class CodeTools:
             blocks.append(f"{head}\n{body}")
         return "\n\n".join(blocks)
 
-    def find_symbol(self, name: str) -> str:
-        """Where a name is defined (first) and used: ``path:line`` with signatures and source lines."""
-        self._maybe_refresh()
+    def _find_symbol(self, name: str) -> str:
         if not name.strip():
             return "find_symbol: the name is empty; pass a function, class or constant name."
         result = lookup.find_symbol(self.index.conn, self.root, name, max_references=MAX_REFERENCES_SHOWN)
         return format_symbol(result)
 
-    def repo_map(self, budget: int = 1024, focus_files: Sequence[str] = (), focus_names: Sequence[str] = ()) -> str:
-        """The most important files and signatures, ranked by the reference graph, within ``budget`` tokens."""
-        self._maybe_refresh()
+    def _repo_map(self, budget: int, focus_files: Sequence[str], focus_names: Sequence[str]) -> str:
         conn = self.index.conn
         gen = generation(conn)
         key = (gen, int(budget), tuple(sorted(map(str, focus_files))), tuple(sorted(map(str, focus_names))))

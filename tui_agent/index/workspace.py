@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
 from tui_agent.index.refresh import Progress, RefreshStats, refresh
-from tui_agent.index.store import IndexUnavailable, index_path, open_index, remove_database
+from tui_agent.index.store import IndexUnavailable, file_lock, index_path, open_index, remove_database
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -44,15 +48,22 @@ class WorkspaceIndex:
         try:
             stats = refresh(self.conn, self.db_path, self.root, progress, workers)
         except sqlite3.DatabaseError as exc:
-            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
-                raise IndexUnavailable(f"{self.db_path}: database is locked by another process") from exc
-            self.notices.append(f"Index {self.db_path} is damaged ({exc}): rebuilding.")
-            self.conn.close()
-            remove_database(self.db_path)
-            self.conn = open_index(self.db_path, self.notices)
+            self.recover(exc)
             stats = refresh(self.conn, self.db_path, self.root, progress, workers)
         stats.notices = list(self.notices)
         return stats
+
+    def recover(self, exc: sqlite3.DatabaseError) -> None:
+        """Start a fresh database after ``exc`` showed this one damaged (call refresh() next to fill it)."""
+        if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+            raise IndexUnavailable(f"{self.db_path}: database is locked by another process") from exc
+        self.notices.append(f"Index {self.db_path} is damaged ({exc}): rebuilding.")
+        log.warning(self.notices[-1])
+        with contextlib.suppress(sqlite3.Error):
+            self.conn.close()
+        with file_lock(self.db_path):
+            remove_database(self.db_path)
+        self.conn = open_index(self.db_path, self.notices)
 
     def status(self) -> IndexStatus:
         """How much the index holds and how big it is on disk."""
