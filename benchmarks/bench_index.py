@@ -324,7 +324,7 @@ def report(result: dict) -> None:
         "",
     )  # noqa: E501
     table.add_row("Index size", f"{ours['index_mb']:.1f} MB", "", "", "")
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 130)
     console.print(table)
     for name, data in (("ripgrep", rg), ("aider", aider)):
         if "skipped" in data:

@@ -15,6 +15,7 @@ from tui_agent.index.store import CHUNK_BITS
 
 CONTEXT_LINES = 2
 MAX_PER_FILE = 2
+TEST_FACTOR = 0.7
 _WORD = re.compile(r"\w+")
 _KIND_ORDER = {
     "class": 0, "struct": 0, "interface": 0, "trait": 0, "enum": 0, "union": 0, "type": 0, "module": 1,
@@ -88,11 +89,14 @@ def search(conn: sqlite3.Connection, root: Path, query: str, k: int = 5) -> list
         seen = {r[0] for r in rows}
         rows += [r for r in _match(conn, " OR ".join(quoted), k * 4) if r[0] not in seen]
     defined = _definition_lines(conn, words)
+    wants_tests = any("test" in w for w in words)
     scored = []
     for rowid, path, body, start, end, score in rows:
         file_id = rowid >> CHUNK_BITS
         if any(start <= line <= end for line in defined.get(file_id, ())):
             score *= 2.0  # bm25 is negative: a chunk defining a query word ranks higher
+        if not wants_tests and _is_test(path):
+            score *= TEST_FACTOR  # the code under test first, unless tests are asked for
         scored.append((score, path, start, rowid, body, end))
     scored.sort(key=lambda s: (s[0], s[1], s[2]))
     hits: list[SearchHit] = []
