@@ -12,6 +12,8 @@ runner = CliRunner()
 
 
 def test_index_builds_then_reports_status(json_pkg):
+    before = runner.invoke(app, ["index", str(json_pkg), "--status"])
+    assert before.exit_code == 0 and "No index yet" in before.output
     result = runner.invoke(app, ["index", str(json_pkg)])
     assert result.exit_code == 0, result.output
     assert "Indexed" in result.output and "symbols" in result.output

@@ -35,6 +35,9 @@ def index_command(
             if as_json:
                 typer.echo(json.dumps(info))
                 return
+            if info["generation"] == 0:
+                typer.echo(f"No index yet for {index.root}: run `tui-agent index {path}` to build it.")
+                return
             _print_status(info)
             return
         stats = _refresh(index, workers or None, show_progress=not as_json)

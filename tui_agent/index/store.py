@@ -101,6 +101,17 @@ def connect(path: Path) -> sqlite3.Connection:
 def open_index(path: Path, notices: list[str]) -> sqlite3.Connection:
     """Open the index, creating it when new and rebuilding it (with a notice) when old or corrupt."""
     path = Path(path)
+    if path.exists():  # the common case needs no lock: an up-to-date index opens while a refresh runs
+        conn = None
+        try:
+            conn = connect(path)
+            if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+                conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+                return conn
+        except sqlite3.DatabaseError:
+            pass
+        if conn is not None:
+            conn.close()
     with file_lock(path):
         try:
             conn = connect(path)
