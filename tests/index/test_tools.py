@@ -141,3 +141,14 @@ def test_index_damaged_while_open_is_rebuilt_on_the_next_lookup(json_pkg):
     assert out.startswith("json/")
     assert any("damaged" in n for n in tools.notices)
     tools.close()
+
+
+def test_lookups_do_not_wait_for_another_refresh(json_pkg):
+    from tui_agent.index.store import IndexBusy, file_lock
+
+    tools = CodeTools(json_pkg, refresh_interval=0)
+    with file_lock(tools.index.db_path):  # as if another process were rebuilding right now
+        assert tools.search_code("Expecting value").startswith("json/")
+        with pytest.raises(IndexBusy):
+            tools.index.refresh(wait=0)
+    tools.close()

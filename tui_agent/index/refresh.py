@@ -20,7 +20,7 @@ from itertools import repeat
 from pathlib import Path
 
 from tui_agent.index.extract import FileResult, digest, extract_path
-from tui_agent.index.store import CHUNK_BITS, file_lock
+from tui_agent.index.store import CHUNK_BITS, LOCK_TIMEOUT_S, file_lock
 from tui_agent.index.walk import FileStat, walk
 
 POOL_MIN_FILES = 48  # below this, a process pool costs more than it saves
@@ -50,11 +50,16 @@ def default_workers() -> int:
 
 
 def refresh(
-    conn: sqlite3.Connection, db_path: Path, root: Path, progress: Progress | None = None, workers: int | None = None
+    conn: sqlite3.Connection,
+    db_path: Path,
+    root: Path,
+    progress: Progress | None = None,
+    workers: int | None = None,
+    wait: float = LOCK_TIMEOUT_S,
 ) -> RefreshStats:
-    """Update the index at ``conn`` to match the files under ``root``."""
+    """Update the index at ``conn`` to match the files under ``root``; wait up to ``wait`` s for the lock."""
     started = time.perf_counter()
-    with file_lock(db_path):
+    with file_lock(db_path, timeout=wait):
         stats = _refresh_locked(conn, Path(root), progress, workers or default_workers())
     stats.seconds = time.perf_counter() - started
     return stats

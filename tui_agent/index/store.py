@@ -67,6 +67,10 @@ class IndexUnavailable(Exception):
     """An index that cannot be opened or built; the message says which path and why."""
 
 
+class IndexBusy(IndexUnavailable):
+    """Another process is refreshing the index right now (only raised when asked not to wait)."""
+
+
 def index_path(workspace: Path) -> Path:
     """Where a workspace's index lives: its own ``.tui-agent/`` when writable, else the user cache."""
     workspace = Path(workspace).resolve()
@@ -163,7 +167,7 @@ def file_lock(db_path: Path, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
                 break
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    raise IndexUnavailable(f"{lock_path}: another process holds the index lock") from None
+                    raise IndexBusy(f"{lock_path}: another process holds the index lock") from None
                 time.sleep(0.05)
         try:
             yield

@@ -16,7 +16,7 @@ from tui_agent.index import query as lookup
 from tui_agent.index.rank import Graph, load_graph
 from tui_agent.index.rank import repo_map as render_map
 from tui_agent.index.refresh import RefreshStats
-from tui_agent.index.store import generation
+from tui_agent.index.store import IndexBusy, generation
 from tui_agent.index.workspace import WorkspaceIndex
 
 MAX_REFERENCES_SHOWN = 15
@@ -52,7 +52,11 @@ class CodeTools:
 
     def _maybe_refresh(self) -> None:
         if self.refresh_interval is not None and time.monotonic() - self._checked >= self.refresh_interval:
-            self.refresh()
+            try:  # another process refreshing: answer from the current snapshot rather than wait
+                self.last_refresh = self.index.refresh(wait=0)
+            except IndexBusy:
+                pass
+            self._checked = time.monotonic()
 
     def _guarded(self, call: Callable[[], str]) -> str:
         """Run a lookup; a database found damaged on the way is rebuilt once and the lookup retried."""

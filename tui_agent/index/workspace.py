@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tui_agent.index.refresh import Progress, RefreshStats, refresh
-from tui_agent.index.store import IndexUnavailable, file_lock, index_path, open_index, remove_database
+from tui_agent.index.store import LOCK_TIMEOUT_S, IndexUnavailable, file_lock, index_path, open_index, remove_database
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +43,15 @@ class WorkspaceIndex:
         self.notices: list[str] = []
         self.conn = open_index(self.db_path, self.notices)
 
-    def refresh(self, progress: Progress | None = None, workers: int | None = None) -> RefreshStats:
-        """Re-index what changed; a database found corrupt on the way is rebuilt from scratch once."""
+    def refresh(
+        self, progress: Progress | None = None, workers: int | None = None, wait: float = LOCK_TIMEOUT_S
+    ) -> RefreshStats:
+        """Re-index what changed; a database found corrupt on the way is rebuilt from scratch once.
+
+        ``wait``: seconds to wait while another process refreshes (then IndexBusy); 0 returns at once.
+        """
         try:
-            stats = refresh(self.conn, self.db_path, self.root, progress, workers)
+            stats = refresh(self.conn, self.db_path, self.root, progress, workers, wait)
         except sqlite3.DatabaseError as exc:
             self.recover(exc)
             stats = refresh(self.conn, self.db_path, self.root, progress, workers)
