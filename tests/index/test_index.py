@@ -241,3 +241,20 @@ def test_process_pool_build_matches_inline_build(typer_pkg, tmp_path, monkeypatc
     assert pooled.conn.execute(count).fetchone() == inline.conn.execute(count).fetchone()
     inline.close()
     pooled.close()
+
+
+def test_git_info_exclude_and_file_cap(json_pkg, monkeypatch):
+    (json_pkg / ".git" / "info").mkdir(parents=True)
+    (json_pkg / ".git" / "info" / "exclude").write_text("json/tool.py\n")
+    import tui_agent.index.refresh as refresh_module
+
+    monkeypatch.setattr(refresh_module, "MAX_FILES", 3)
+    monkeypatch.setattr(
+        refresh_module, "walk", lambda root: __import__("tui_agent.index.walk").index.walk.walk(root, max_files=3)
+    )
+    index = WorkspaceIndex(json_pkg)
+    index.refresh()
+    paths = [row[0] for row in index.conn.execute("SELECT path FROM files ORDER BY path")]
+    assert len(paths) == 3 and "json/tool.py" not in paths
+    assert any("only the first 3" in n for n in index.notices)
+    index.close()

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from tui_agent.index.extract import FileResult, digest, extract_path
 from tui_agent.index.store import CHUNK_BITS, LOCK_TIMEOUT_S, file_lock
-from tui_agent.index.walk import FileStat, walk
+from tui_agent.index.walk import MAX_FILES, FileStat, walk
 
 POOL_MIN_FILES = 48  # below this, a process pool costs more than it saves
 Progress = Callable[[int, int], None]
@@ -68,6 +68,8 @@ def refresh(
 def _refresh_locked(conn: sqlite3.Connection, root: Path, progress: Progress | None, workers: int) -> RefreshStats:
     stats = RefreshStats()
     walked = walk(root)
+    if len(walked) >= MAX_FILES:
+        stats.notices.append(f"{root} has more than {MAX_FILES} files: only the first {MAX_FILES} are indexed.")
     known = {row[0]: row[1:] for row in conn.execute("SELECT path, id, size, mtime_ns, digest FROM files")}
     to_parse: list[FileStat] = []
     touched: list[tuple[int, int, int]] = []

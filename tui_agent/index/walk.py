@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MAX_FILE_BYTES = 1_000_000
+MAX_FILES = 100_000  # a workspace bigger than this (a home directory?) is indexed only in part
 
 IGNORED_DIRS = frozenset(
     {
@@ -39,25 +40,31 @@ class FileStat:
     mtime_ns: int
 
 
-def walk(root: Path, max_bytes: int = MAX_FILE_BYTES) -> list[FileStat]:
-    """Every indexable file under ``root``, sorted by path."""
+def walk(root: Path, max_bytes: int = MAX_FILE_BYTES, max_files: int = MAX_FILES) -> list[FileStat]:
+    """Every indexable file under ``root`` (the first ``max_files`` in name order), sorted by path."""
     root = Path(root)
     found: list[FileStat] = []
-    _walk(str(root), "", [], found, max_bytes)
+    specs = []
+    exclude = _gitignore(os.path.join(root, ".git", "info", "exclude"))
+    if exclude is not None:
+        specs.append(("", exclude))
+    _walk(str(root), "", specs, found, max_bytes, max_files)
     found.sort(key=lambda f: f.path)
     return found
 
 
-def _walk(top: str, rel: str, specs: list, found: list[FileStat], max_bytes: int) -> None:
+def _walk(top: str, rel: str, specs: list, found: list[FileStat], max_bytes: int, max_files: int) -> None:
     """Scan one directory; ``specs`` holds (base, GitIgnoreSpec) for every .gitignore above and here."""
     try:
-        entries = list(os.scandir(top))
+        entries = sorted(os.scandir(top), key=lambda e: e.name)
     except OSError:
         return
     spec = _gitignore(os.path.join(top, ".gitignore"))
     if spec is not None:
         specs = [*specs, (rel, spec)]
     for entry in entries:
+        if len(found) >= max_files:
+            return
         name = entry.name
         path = f"{rel}{name}"
         try:
@@ -68,7 +75,7 @@ def _walk(top: str, rel: str, specs: list, found: list[FileStat], max_bytes: int
         if is_dir:
             if name in IGNORED_DIRS or name.endswith(".egg-info") or _ignored(specs, path + "/"):
                 continue
-            _walk(entry.path, path + "/", specs, found, max_bytes)
+            _walk(entry.path, path + "/", specs, found, max_bytes, max_files)
         elif is_file:
             if name in IGNORED_NAMES or name.endswith(IGNORED_SUFFIXES) or _ignored(specs, path):
                 continue

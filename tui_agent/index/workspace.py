@@ -55,6 +55,7 @@ class WorkspaceIndex:
         except sqlite3.DatabaseError as exc:
             self.recover(exc)
             stats = refresh(self.conn, self.db_path, self.root, progress, workers)
+        self.notices.extend(n for n in stats.notices if n not in self.notices)
         stats.notices = list(self.notices)
         return stats
 
