@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import os
 import shutil
 import sqlite3
@@ -247,11 +248,10 @@ def test_git_info_exclude_and_file_cap(json_pkg, monkeypatch):
     (json_pkg / ".git" / "info").mkdir(parents=True)
     (json_pkg / ".git" / "info" / "exclude").write_text("json/tool.py\n")
     import tui_agent.index.refresh as refresh_module
+    from tui_agent.index import walk as walk_module
 
     monkeypatch.setattr(refresh_module, "MAX_FILES", 3)
-    monkeypatch.setattr(
-        refresh_module, "walk", lambda root: __import__("tui_agent.index.walk").index.walk.walk(root, max_files=3)
-    )
+    monkeypatch.setattr(refresh_module, "walk", functools.partial(walk_module.walk, max_files=3))
     index = WorkspaceIndex(json_pkg)
     index.refresh()
     paths = [row[0] for row in index.conn.execute("SELECT path FROM files ORDER BY path")]
