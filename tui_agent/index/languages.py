@@ -37,8 +37,8 @@ EXTENSIONS: dict[str, str] = {
     ".hxx": "cpp",
 }
 
-# Kinds that contain other definitions: a function inside one of these is a method.
-CONTAINERS = frozenset({"class", "struct", "interface", "trait", "enum", "union", "impl", "module"})
+# Kinds whose functions are methods (a function in a module or namespace stays a function).
+CONTAINERS = frozenset({"class", "struct", "interface", "trait", "enum", "union", "impl"})
 
 _PYTHON = """
 (class_definition name: (identifier) @name) @def.class
@@ -84,6 +84,7 @@ _TYPESCRIPT = (
 (abstract_method_signature name: (property_identifier) @name) @def.method
 (function_signature name: (identifier) @name) @def.function
 (module name: [(identifier) (string)] @name) @def.module
+(internal_module name: (identifier) @name) @def.module
 (type_identifier) @ref
 (extends_clause value: (identifier) @ref)
 """
@@ -101,6 +102,7 @@ _GO = """
 (type_spec name: (type_identifier) @name type: (struct_type)) @def.struct
 (type_spec name: (type_identifier) @name type: (interface_type)) @def.interface
 (type_spec name: (type_identifier) @name) @def.type
+(type_alias name: (type_identifier) @name) @def.type
 (method_elem name: (field_identifier) @name) @def.method
 (const_spec name: (identifier) @name) @def.constant
 (source_file (var_declaration (var_spec name: (identifier) @name) @def.variable))
