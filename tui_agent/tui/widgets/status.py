@@ -9,6 +9,13 @@ from textual.widgets import Static
 MODE_STYLES = {"ask": "bold green", "auto": "bold yellow", "read-only": "bold cyan"}
 
 
+def short_model_name(name: str, width: int = 32) -> str:
+    """A model's name for one line: a file path shows as its file name, long names are cut in the middle."""
+    if "/" in name or name.endswith(".gguf"):
+        name = name.rstrip("/").rsplit("/", 1)[-1]
+    return name if len(name) <= width else name[: width // 2 - 1] + "…" + name[-(width // 2) :]
+
+
 class StatusBar(Static):
     """One line at the bottom; every field is a reactive the app sets."""
 
@@ -25,7 +32,7 @@ class StatusBar(Static):
 
     def render(self) -> Text:
         sep = (" │ ", "dim")
-        model = self.model or "no model"
+        model = short_model_name(self.model) or "no model"
         if self.model_state == "loading":
             model_part = (f"{model} (loading…)", "yellow")
         elif self.model_state == "error":
