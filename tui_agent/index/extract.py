@@ -14,6 +14,7 @@ from pathlib import Path
 from tui_agent.index.languages import CONTAINERS, language_for, parser_and_query
 
 MAX_SIGNATURE = 160
+MAX_HEADER_LINES = 2  # decorators, annotations, a return type on its own line: more means a misparse
 CHUNK_MIN_LINES = 10
 CHUNK_MAX_LINES = 50
 _GENERATED_MARK = re.compile(rb"@generated|Code generated .{0,80}DO NOT EDIT")
@@ -173,6 +174,13 @@ def _symbols(data: bytes, found: dict) -> list[Symbol]:
         if kind == "impl":
             continue
         line = node.start_point[0] + 1
+        name_line = name_node.start_point[0] + 1
+        if name_line - line > MAX_HEADER_LINES:  # a macro confused the parser (C headers): trust the name's line
+            start = data.rfind(b"\n", 0, name_node.start_byte) + 1
+            end = data.find(b"\n", name_node.start_byte)
+            signature = data[start : end if end >= 0 else len(data)].decode("utf-8", errors="replace").strip()
+            symbols.append((name, kind, name_line, node.end_point[0] + 1, signature[:MAX_SIGNATURE], scope))
+            continue
         symbols.append((name, kind, line, node.end_point[0] + 1, _signature(data, node), scope))
     return symbols
 
