@@ -3,6 +3,7 @@ KV-prefix reuse across a growing conversation, and clear errors for files that a
 
 from __future__ import annotations
 
+import os
 import threading
 
 import pytest
@@ -77,22 +78,24 @@ def test_cancel_mid_generation_then_keep_going(model):
 
 
 def test_growing_conversation_evaluates_only_new_tokens(model):
-    """Each turn appends the reply and an observation; only those new tokens may be evaluated."""
-    history = [{"role": "system", "content": "You solve tasks with Python."}, {"role": "user", "content": "Task: 2+2"}]
-    list(model.stream_chat(history, max_tokens=16, stop=["<end_code>"]))
+    """Each turn appends the model's own reply and an observation; only tokens it has not seen are evaluated."""
+    system = "You solve tasks with Python. " * 20
+    history = [{"role": "system", "content": system}, {"role": "user", "content": "Task: add 2 and 2."}]
+    reply = "".join(model.stream_chat(history, max_tokens=8, stop=["<end_code>"]))
     for turn in range(3):
-        before = model.last_usage
-        reply = f"Thought: step {turn}\n```py\nprint({turn} + 2)\n```<end_code>"
-        observation = f"Observation: {turn + 2}"
-        history += [{"role": "assistant", "content": reply}, {"role": "user", "content": observation}]
-        list(model.stream_chat(history, max_tokens=16, stop=["<end_code>"]))
+        seen = model.last_usage.prompt_tokens + model.last_usage.completion_tokens
+        history += [{"role": "assistant", "content": reply}, {"role": "user", "content": f"Observation: {turn}"}]
+        reply = "".join(model.stream_chat(history, max_tokens=8, stop=["<end_code>"]))
         usage = model.last_usage
-        new_tokens = usage.prompt_tokens - before.prompt_tokens
-        assert usage.prompt_eval_tokens <= new_tokens + 2, (turn, usage, new_tokens)
-        assert usage.prompt_eval_tokens < usage.prompt_tokens / 2
+        new_tokens = usage.prompt_tokens - seen
+        assert 0 < usage.prompt_eval_tokens <= new_tokens + 2, (turn, usage, new_tokens)
+        assert usage.prompt_eval_tokens < usage.prompt_tokens / 4
+    # a different conversation shares only <bos> and the opening of the first turn
     fresh = [{"role": "user", "content": "Something else entirely, please."}]
+    common = os.path.commonprefix([model.render(history), model.render(fresh)])
     list(model.stream_chat(fresh, max_tokens=2))
-    assert model.last_usage.prompt_eval_tokens >= model.last_usage.prompt_tokens - 2  # nothing reusable
+    usage = model.last_usage
+    assert usage.prompt_eval_tokens == usage.prompt_tokens - (model.count_tokens(common) + 1)
 
 
 def test_continues_an_open_assistant_turn(model):

@@ -8,6 +8,7 @@ many were actually evaluated, so this stays measurable (benchmarks/bench_runtime
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -44,21 +45,20 @@ class LlamaChatModel:
         n_threads: int | None = None,
         lora_path: str | None = None,
     ):
-        from llama_cpp import Llama
-
         self.path = Path(path)
         self.name = name or self.path.stem
         threads = n_threads or default_threads()
         try:
-            self._llm = Llama(
-                model_path=str(self.path),
-                n_ctx=n_ctx or DEFAULT_MAX_CTX,
-                n_threads=threads,
-                n_threads_batch=threads,
-                lora_path=lora_path,
-                swa_full=True,  # sliding-window models (Gemma 3) keep their whole cache, so prefixes stay reusable
-                verbose=False,
-            )
+            with quiet_stderr():
+                self._llm = _counting_llama_class()(
+                    model_path=str(self.path),
+                    n_ctx=n_ctx or DEFAULT_MAX_CTX,
+                    n_threads=threads,
+                    n_threads_batch=threads,
+                    lora_path=lora_path,
+                    swa_full=True,  # sliding-window models (Gemma 3) keep the whole cache: prefixes stay reusable
+                    verbose=False,
+                )
         except (ValueError, RuntimeError, OSError) as exc:
             what = f"LoRA adapter {lora_path} or model" if lora_path else "model"
             raise ModelError(f"llama.cpp could not load the {what} {self.path}: {exc}") from exc
@@ -69,7 +69,7 @@ class LlamaChatModel:
         self.chat_format = chat_format
         self._usage = Usage()
         self._grammars: dict[str, object] = {}
-        self._lock = threading.Lock()
+        self._active: Iterator[str] | None = None
 
     @property
     def architecture(self) -> str:
@@ -131,7 +131,11 @@ class LlamaChatModel:
         grammar: str | None = None,
         cancel: threading.Event | None = None,
     ) -> Iterator[str]:
-        """Stream a completion of a raw prompt string; the tokenizer adds BOS where the model wants one."""
+        """Stream a completion of a raw prompt string; the tokenizer adds BOS where the model wants one.
+
+        Bad input (too long, invalid grammar) raises here, before any token. Starting a new stream while an
+        earlier one from this thread is still open cancels the earlier one (the model does one thing at a time).
+        """
         llm = self._llm
         tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
         if len(tokens) + 1 >= llm.n_ctx():
@@ -139,68 +143,142 @@ class LlamaChatModel:
                 f"The conversation is {len(tokens)} tokens, more than the model's context of {llm.n_ctx()}; "
                 "start a new session or raise n_ctx."
             )
-        max_tokens = max(1, min(max_tokens, llm.n_ctx() - len(tokens)))
         compiled = self._grammar(grammar) if grammar else None
-        if not self._lock.acquire(blocking=False):
-            raise ModelError("This model is already generating; one generation at a time.")
-        try:
-            cached = llm.longest_token_prefix(llm.input_ids[: llm.n_tokens].tolist(), tokens)
-            evaluated = len(tokens) - cached if cached < len(tokens) else 1
-            usage = Usage(prompt_tokens=len(tokens), prompt_eval_tokens=evaluated, stop_reason="length")
-            self._usage = usage
-            start = time.perf_counter()
-            first: float | None = None
-            reason = "length"
-            stream = llm.create_completion(
-                tokens,
-                max_tokens=max_tokens,
-                temperature=temperature,
-                top_k=1 if temperature <= 0 else 40,
-                repeat_penalty=1.0,
-                stop=list(dict.fromkeys(s for s in stop if s)),
-                seed=seed,
-                grammar=compiled,
-                stream=True,
-            )
+        if self._active is not None:
             try:
-                for chunk in stream:
-                    if first is None:
-                        first = time.perf_counter()
-                    choice = chunk["choices"][0]
-                    if choice["text"]:
-                        yield choice["text"]
-                    if choice.get("finish_reason"):
-                        reason = choice["finish_reason"]
-                    if cancel is not None and cancel.is_set():
-                        reason = "cancelled"
-                        break
-            finally:
-                stream.close()
-                end = time.perf_counter()
-                first = first or end
-                usage.completion_tokens = max(0, llm.n_tokens - len(tokens) + 1)
-                usage.prompt_seconds = first - start
-                usage.generation_seconds = end - first
-                usage.stop_reason = reason if reason in ("stop", "length", "cancelled") else "stop"
+                self._active.close()
+            except ValueError:  # "generator already executing": another thread is using the model
+                raise ModelError("This model is already generating in another thread.") from None
+        self._active = self._generate(
+            tokens,
+            stop=list(dict.fromkeys(s for s in stop if s)),
+            max_tokens=max(1, min(max_tokens, llm.n_ctx() - len(tokens))),
+            temperature=temperature,
+            seed=seed,
+            grammar=compiled,
+            cancel=cancel,
+        )
+        return self._active
+
+    def _generate(self, tokens, *, stop, max_tokens, temperature, seed, grammar, cancel) -> Iterator[str]:
+        llm = self._llm
+        usage = Usage(prompt_tokens=len(tokens), stop_reason="cancelled")
+        self._usage = usage
+        llm.eval_sizes.clear()
+        start = time.perf_counter()
+        first: float | None = None
+        reason = "cancelled"  # until llama.cpp says otherwise; also what an abandoned stream ends as
+        stream = llm.create_completion(
+            tokens,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            top_k=1 if temperature <= 0 else 40,
+            repeat_penalty=1.0,
+            stop=stop,
+            seed=seed,
+            grammar=grammar,
+            stream=True,
+        )
+        try:
+            for chunk in stream:
+                if first is None:
+                    first = time.perf_counter()
+                choice = chunk["choices"][0]
+                if choice.get("finish_reason"):
+                    reason = choice["finish_reason"]
+                if choice["text"]:
+                    yield choice["text"]
+                if cancel is not None and cancel.is_set() and not choice.get("finish_reason"):
+                    reason = "cancelled"
+                    break
         finally:
-            self._lock.release()
+            stream.close()
+            end = time.perf_counter()
+            first = first or end
+            # the first eval of this generation is the prompt's suffix that was not in the KV cache
+            usage.prompt_eval_tokens = llm.eval_sizes[0] if llm.eval_sizes else 0
+            usage.completion_tokens = max(0, llm.n_tokens - len(tokens) + 1) if llm.eval_sizes else 0
+            usage.prompt_seconds = first - start
+            usage.generation_seconds = end - first
+            usage.stop_reason = reason if reason in ("stop", "length", "cancelled") else "stop"
+            self._active = None
 
     def _grammar(self, text: str):
+        """Compile a GBNF grammar, checked first: llama.cpp crashes the process on a grammar it cannot parse."""
         if text not in self._grammars:
-            from llama_cpp import LlamaGrammar
+            import llama_cpp
 
-            try:
-                self._grammars[text] = LlamaGrammar.from_string(text, verbose=False)
-            except (ValueError, RuntimeError) as exc:
-                raise ModelError(f"Invalid GBNF grammar: {exc}") from exc
+            with quiet_stderr():  # the parser prints its complaint to stderr; ours is the one-line error
+                sampler = llama_cpp.llama_sampler_init_grammar(self._llm._model.vocab, text.encode(), b"root")
+            if not sampler:
+                raise ModelError("Invalid GBNF grammar: llama.cpp cannot parse it (it needs a 'root' rule).")
+            llama_cpp.llama_sampler_free(sampler)
+            self._grammars[text] = llama_cpp.LlamaGrammar.from_string(text, verbose=False)
         return self._grammars[text]
 
     def close(self) -> None:
         self._llm.close()
 
 
-def _int(value) -> int | None:
+_COUNTING_LLAMA = None
+
+
+@contextlib.contextmanager
+def quiet_stderr():
+    """Silence native code's writes to fd 2 (llama.cpp logs some lines even with verbose=False).
+
+    Only stderr: a terminal UI may be drawing on stdout at the same moment.
+    """
     try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
+        saved = os.dup(2)
+    except OSError:  # no usable fd 2 (embedded interpreters): nothing to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _plain_cpu_buffers() -> None:
+    """Keep weights in plain CPU buffers, not llama.cpp's "extra" (AMX / repacked) ones: on a VM whose CPU
+    advertises AMX that the kernel does not enable, the first multi-token batch dies with SIGILL.
+    TUI_AGENT_LLAMA_EXTRA_BUFFERS=1 keeps them where they work."""
+    import llama_cpp.llama_cpp as lib
+
+    if os.environ.get("TUI_AGENT_LLAMA_EXTRA_BUFFERS") == "1" or getattr(lib, "_tui_agent_plain", False):
+        return
+    original = lib.llama_model_default_params
+
+    def params():
+        value = original()
+        value.use_extra_bufts = False
+        return value
+
+    lib.llama_model_default_params = params
+    lib._tui_agent_plain = True
+
+
+def _counting_llama_class():
+    """llama_cpp.Llama that records the size of every eval batch, so usage reports what was really evaluated
+    (llama.cpp falls back to a full re-evaluation when it cannot trim the KV cache; this sees that too)."""
+    global _COUNTING_LLAMA
+    if _COUNTING_LLAMA is None:
+        from llama_cpp import Llama
+
+        _plain_cpu_buffers()
+
+        class CountingLlama(Llama):
+            def __init__(self, *args, **kwargs):
+                self.eval_sizes: list[int] = []
+                super().__init__(*args, **kwargs)
+
+            def eval(self, tokens):
+                self.eval_sizes.append(len(tokens))
+                return super().eval(tokens)
+
+        _COUNTING_LLAMA = CountingLlama
+    return _COUNTING_LLAMA
