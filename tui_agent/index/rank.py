@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import bisect
 import builtins
+import io
+import json
 import math
-import pickle
 import re
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tui_agent.index.store import generation
+from tui_agent.index.store import LOCK_TIMEOUT_S, generation
 
 MAX_DEFINERS = 20  # a name defined in more files than this says nothing about which one is meant
 CHARS_PER_TOKEN = 4
@@ -58,18 +59,58 @@ def load_graph(conn: sqlite3.Connection) -> Graph:
     row = conn.execute("SELECT generation, value FROM cache WHERE key = 'graph'").fetchone()
     if row and row[0] == gen:
         try:
-            return pickle.loads(row[1])
+            return _decode(row[1])
         except Exception:  # noqa: BLE001 - a bad cache entry is rebuilt
             pass
     graph = build_graph(conn)
-    try:
+    try:  # a short wait only: another process writing must not stall the map
+        conn.execute("PRAGMA busy_timeout = 200")
         conn.execute(
-            "INSERT OR REPLACE INTO cache(key, generation, value) VALUES ('graph', ?, ?)",
-            (gen, pickle.dumps(graph, protocol=pickle.HIGHEST_PROTOCOL)),
+            "INSERT OR REPLACE INTO cache(key, generation, value) VALUES ('graph', ?, ?)", (gen, _encode(graph))
         )
     except sqlite3.Error:
         pass  # read-only or busy: the in-memory copy still serves this process
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {int(LOCK_TIMEOUT_S * 1000)}")
     return graph
+
+
+def _encode(graph: Graph) -> bytes:
+    """Numpy arrays and JSON only (never pickle: the database sits in the workspace, which may be untrusted)."""
+    import numpy as np
+
+    meta = json.dumps({"paths": graph.paths, "names": graph.names}).encode()
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        meta=np.frombuffer(meta, dtype=np.uint8),
+        file_ids=np.asarray(graph.file_ids, dtype=np.int64),
+        pairs=np.asarray(graph.pairs, dtype=np.int64).reshape(-1, 2),
+        src=graph.src,
+        dst=graph.dst,
+        name_id=graph.name_id,
+        weight=graph.weight,
+        pair_of_edge=graph.pair_of_edge,
+    )
+    return buffer.getvalue()
+
+
+def _decode(blob: bytes) -> Graph:
+    import numpy as np
+
+    with np.load(io.BytesIO(blob), allow_pickle=False) as data:
+        meta = json.loads(data["meta"].tobytes())
+        return Graph(
+            paths=meta["paths"],
+            file_ids=[int(x) for x in data["file_ids"]],
+            names=meta["names"],
+            src=data["src"],
+            dst=data["dst"],
+            name_id=data["name_id"],
+            weight=data["weight"],
+            pair_of_edge=data["pair_of_edge"],
+            pairs=[(int(a), int(b)) for a, b in data["pairs"]],
+        )
 
 
 def build_graph(conn: sqlite3.Connection) -> Graph:
