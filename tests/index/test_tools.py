@@ -152,3 +152,31 @@ def test_lookups_do_not_wait_for_another_refresh(json_pkg):
         with pytest.raises(IndexBusy):
             tools.index.refresh(wait=0)
     tools.close()
+
+
+class _Payload:
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.write_text, (self.marker, "pwned"))
+
+
+def test_a_planted_cache_entry_is_never_unpickled(json_pkg, tmp_path):
+    import pickle
+    import sqlite3
+
+    from tui_agent.index.store import generation
+
+    tools = CodeTools(json_pkg)
+    marker = tmp_path / "marker"
+    conn = sqlite3.connect(tools.index.db_path)
+    gen = generation(conn)
+    conn.execute("INSERT OR REPLACE INTO cache VALUES ('graph', ?, ?)", (gen, pickle.dumps(_Payload(marker))))
+    conn.commit()
+    conn.close()
+    fresh = CodeTools(json_pkg)
+    assert "json/" in fresh.repo_map(300)
+    assert not marker.exists()
+    fresh.close()
+    tools.close()
