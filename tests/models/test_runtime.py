@@ -153,3 +153,15 @@ def test_missing_models_and_adapters_are_model_errors(tmp_path):
         load_chat_model("gemma-270m")
     with pytest.raises(ModelError, match="No such LoRA adapter"):
         load_chat_model("gemma3-270m", lora_path=str(tmp_path / "adapter.gguf"))
+
+
+def test_broken_user_registry_is_a_model_error_but_paths_still_load(gemma_gguf):
+    from tui_agent.config import config_dir
+
+    user = config_dir() / "models.toml"
+    user.parent.mkdir(parents=True, exist_ok=True)
+    user.write_text("[models.x]\nrepo = 'a/b'\n")
+    with pytest.raises(ModelError, match=r"models\.toml:1: models\.x: missing field 'file'"):
+        load_chat_model("gemma3-270m")
+    loaded = load_chat_model(str(gemma_gguf), n_ctx=256)
+    loaded.close()

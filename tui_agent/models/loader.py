@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from tui_agent.config import ConfigError
 from tui_agent.models.base import ModelError
 from tui_agent.models.chat_formats import get_format
 from tui_agent.models.llm import DEFAULT_MAX_CTX, LlamaChatModel
@@ -55,24 +56,27 @@ def load_chat_model(
             raise ModelError(f"No such LoRA adapter file: {lora}")
         check_gguf_header(lora)
         lora_path = str(lora)
-    registry = load_registry()
-    if name_or_path in registry or not looks_like_path(name_or_path):
-        spec = registry.get(name_or_path)
-        path = resolve_model_file(spec)
-        if lora_path is None and spec.lora:
-            lora_path = spec.lora
-            if not Path(lora_path).is_file():
-                raise ModelError(f"Model {spec.name}: its LoRA adapter {lora_path} does not exist.")
-        return LlamaChatModel(
-            path,
-            get_format(spec.chat_format),
-            name=spec.name,
-            n_ctx=n_ctx or min(spec.context_length, DEFAULT_MAX_CTX),
-            n_threads=n_threads or None,
-            lora_path=lora_path,
-        )
-    path = Path(name_or_path).expanduser()
-    if not path.exists():
-        raise ModelError(f"No such model file: {path}")
-    check_gguf_header(path)
-    return LlamaChatModel(path, None, n_ctx=n_ctx or None, n_threads=n_threads or None, lora_path=lora_path)
+    if looks_like_path(name_or_path) and Path(name_or_path).expanduser().exists():
+        path = Path(name_or_path).expanduser()
+        check_gguf_header(path)
+        return LlamaChatModel(path, None, n_ctx=n_ctx or None, n_threads=n_threads or None, lora_path=lora_path)
+    try:
+        registry = load_registry()
+    except ConfigError as exc:  # a broken user models.toml: same one line, under the error callers handle
+        raise ModelError(str(exc)) from None
+    if name_or_path not in registry and looks_like_path(name_or_path):
+        raise ModelError(f"No such model file: {Path(name_or_path).expanduser()}")
+    spec = registry.get(name_or_path)
+    path = resolve_model_file(spec)
+    if lora_path is None and spec.lora:
+        lora_path = spec.lora
+        if not Path(lora_path).is_file():
+            raise ModelError(f"Model {spec.name}: its LoRA adapter {lora_path} does not exist.")
+    return LlamaChatModel(
+        path,
+        get_format(spec.chat_format),
+        name=spec.name,
+        n_ctx=n_ctx or min(spec.context_length, DEFAULT_MAX_CTX),
+        n_threads=n_threads or None,
+        lora_path=lora_path,
+    )
