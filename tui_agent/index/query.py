@@ -215,6 +215,8 @@ def _fill_text(root: Path, refs: list[Reference]) -> None:
     for ref in refs:
         by_path.setdefault(ref.path, []).append(ref)
     for path, items in by_path.items():
+        if path.startswith("/") or ".." in path.split("/"):
+            continue  # the index only ever stores paths inside the workspace
         try:
             lines = (root / path).read_text(encoding="utf-8", errors="replace").split("\n")
         except OSError:
