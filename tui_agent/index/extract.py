@@ -79,7 +79,7 @@ def extract(rel: str, data: bytes) -> FileResult:
     if reason:
         result.skip = reason
         return result
-    text = data.decode("utf-8", errors="replace")
+    text = data.decode("utf-8", errors="replace").replace("\r\n", "\n")
     lines = text.split("\n")
     result.lines = len(lines)
     result.language = language_for(rel)
