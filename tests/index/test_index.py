@@ -192,22 +192,36 @@ def test_unwritable_workspace_keeps_its_index_in_the_cache(tmp_path, monkeypatch
 
 CONCURRENT = textwrap.dedent(
     """
-    import sys
+    import sys, time
+    from pathlib import Path
     from tui_agent.index.workspace import WorkspaceIndex
-    index = WorkspaceIndex(sys.argv[1])
+    root, barrier, me = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+    (barrier / me).touch()
+    deadline = time.time() + 120
+    while len(list(barrier.iterdir())) < 2 and time.time() < deadline:  # start both refreshes together
+        time.sleep(0.005)
+    index = WorkspaceIndex(root)
     stats = index.refresh(workers=1)
     print(stats.added, index.status().files)
     """
 )
 
 
-def test_two_processes_refreshing_at_once_do_not_corrupt(typer_pkg, tmp_path):
+def test_two_processes_refreshing_at_once_do_not_corrupt(typer_pkg, json_pkg, tmp_path):
     root = tmp_path / "both"
     shutil.copytree(typer_pkg, root, ignore=shutil.ignore_patterns(".tui-agent"))
+    shutil.copytree(json_pkg / "json", root / "json")
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     procs = [
-        subprocess.Popen([sys.executable, "-c", CONCURRENT, str(root)], stdout=subprocess.PIPE, text=True, env=env)
-        for _ in range(2)
+        subprocess.Popen(
+            [sys.executable, "-c", CONCURRENT, str(root), str(barrier), name],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for name in ("a", "b")
     ]
     outputs = [p.communicate(timeout=240)[0].split() for p in procs]
     assert all(p.returncode == 0 for p in procs)
