@@ -123,6 +123,9 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=50, help="first N tasks")
     parser.add_argument("--models", default="coder-0.5b,coder-1.5b", help="comma-separated: " + ", ".join(MODELS))
     parser.add_argument("--sag", default="1,4", help="comma-separated SAG sizes (1 = plain loop, the baseline)")
+    parser.add_argument(
+        "--sag-n", type=int, default=None, help="run SAG configurations on only the first M tasks (they cost N times)"
+    )
     parser.add_argument("--max-steps", type=int, default=5)
     parser.add_argument("--n-ctx", type=int, default=4096)
     parser.add_argument("--tasks-file", type=Path, default=RESULTS / "bench_agent.tasks.jsonl")
@@ -158,10 +161,10 @@ def main() -> int:
         kernel.start()
         loaded = {}
         try:
-            for task in tasks:
+            for index, task in enumerate(tasks):
                 for model_name, sag in configs:
                     key = config_key(model_name, sag)
-                    if (key, task["id"]) in done:
+                    if (key, task["id"]) in done or (sag > 1 and args.sag_n is not None and index >= args.sag_n):
                         continue
                     if model_name not in loaded:
                         path = MODELS.get(model_name, Path(model_name))
@@ -190,13 +193,15 @@ def main() -> int:
             kernel.shutdown()
 
     ids = {t["id"] for t in tasks}
+    sag_ids = {t["id"] for t in tasks[: args.sag_n]} if args.sag_n is not None else ids
     summary = {}
     table = Table(title=f"Agent on {args.data.name} (first {len(tasks)} tasks, max {args.max_steps} steps)")
+    # "tasks" counts what has finished: a stopped run reports what it has, and a rerun continues it.
     for column in ("config", "tasks", "accuracy", "mean steps", "parse failures / step", "s / task"):
         table.add_column(column, justify="left" if column == "config" else "right")
     for model_name, sag in configs:
         key = config_key(model_name, sag)
-        rows = [r for (k, i), r in done.items() if k == key and i in ids]
+        rows = [r for (k, i), r in done.items() if k == key and i in (sag_ids if sag > 1 else ids)]
         stats = summarise(rows)
         summary[key] = {"model": model_name, "sag": sag, **stats}
         if rows:
