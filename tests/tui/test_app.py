@@ -78,6 +78,9 @@ async def test_approval_edit_runs_the_edited_code(make_app):
         first = next(iter(app.query(StepBlock)))
         assert first.code == "print('edited by me')"
         assert first.observation == "edited by me"
+        saved = app.store.load(app.session_id).events
+        decisions = [(e["action"], e["code"]) for e in saved if e["event"] == "approval"]
+        assert decisions == [("edit", "print('edited by me')"), ("run", None)]
 
 
 async def test_approval_always_switches_to_auto(make_app):
@@ -100,6 +103,10 @@ async def test_escape_stops_generation_and_keeps_the_session(make_app):
         await ready(pilot)
         await send(pilot, "first task")
         await wait_until(pilot, model.streaming.is_set)
+        await wait_until(pilot, lambda: bool(app.query(StepBlock)) and bool(next(iter(app.query(StepBlock))).streamed))
+        live = next(iter(app.query(StepBlock)))
+        assert live.streamed == "Thought: Thi"  # the tokens so far are on screen before the step is complete
+        assert app.status.busy
         await pilot.press("escape")
         await finished(pilot)
         assert any("Stopped" in n for n in notices(app))

@@ -410,6 +410,7 @@ class AgentApp(App):
         await self.push_screen(ApprovalScreen(step, code), callback=decided)
         result: Approval = await future
         self._approval = None
+        self._record({"event": "approval", "step": step, "action": result.action, "code": result.code})
         if result.action == "always":
             self.set_mode("auto")
             await self.conversation.notice("Mode auto: cells now run without asking (F2 or /mode to change).")

@@ -70,6 +70,10 @@ class ApprovalScreen(ModalScreen[Approval]):
         holder = self.query_one("#approval-code", VerticalScroll)
         await holder.remove_children()
         editor = TextArea.code_editor(self.code, language=None, id="approval-editor")
+        try:  # highlighting needs a tree-sitter Python grammar Textual can load; plain text otherwise
+            editor.language = "python"
+        except Exception:  # noqa: BLE001 - LanguageDoesNotExist and tree-sitter version mismatches
+            editor.language = None
         await holder.mount(editor)
         title = self.query_one("#approval-title", Label)
         title.update(f"Edit step {self.step}'s code, then Ctrl+S to run it (Esc skips):")

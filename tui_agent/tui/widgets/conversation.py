@@ -116,6 +116,8 @@ class StepBlock(Vertical):
         text = obs.text.rstrip() or "(no output)"
         if obs.error and obs.error not in text:
             text = f"{text}\n{obs.error}" if obs.text.strip() else obs.error
+        if obs.images:
+            text += "".join(f"\n[image saved: {path}]" for path in obs.images)
         self.observation = text
         classes = "observation"
         title = "Observation"
