@@ -156,3 +156,44 @@ def test_ctrl_c_cancels_cleanly_and_keeps_trajectory(tmp_path):
     assert kernel.interrupted.is_set()
     (run,) = read_trajectories(save)
     assert run.stop_reason == "cancelled" and run.steps[0].code == "while True: pass"
+
+
+@pytest.mark.parametrize("typed, action", [("r", "run"), ("s", "skip"), ("a", "always"), ("always", "always")])
+def test_interactive_approval_choices(monkeypatch, typed, action):
+    monkeypatch.setattr("rich.prompt.Prompt.ask", lambda *a, **k: typed)
+    decision = ask_module.RichRenderer().approve(1, "print(1)")
+    assert decision.action == action
+
+
+def test_interactive_edit_uses_the_editor(monkeypatch):
+    monkeypatch.setattr("rich.prompt.Prompt.ask", lambda *a, **k: "e")
+    seen = {}
+
+    def fake_edit(text, **kwargs):
+        seen["text"] = text
+        return "print(2)\n"
+
+    monkeypatch.setattr("click.edit", fake_edit)
+    decision = ask_module.RichRenderer().approve(1, "print(1)")
+    assert seen["text"] == "print(1)" and decision.action == "edit" and decision.code == "print(2)\n"
+
+
+def test_interactive_edit_without_editor_reads_lines(monkeypatch):
+    import click
+
+    monkeypatch.setattr("rich.prompt.Prompt.ask", lambda *a, **k: "e")
+
+    def no_editor(text, **kwargs):
+        raise click.ClickException("no editor")
+
+    monkeypatch.setattr("click.edit", no_editor)
+    lines = iter(["x = 3", "print(x)", ""])
+    monkeypatch.setattr("builtins.input", lambda *a: next(lines))
+    decision = ask_module.RichRenderer().approve(1, "print(1)")
+    assert decision.action == "edit" and decision.code == "x = 3\nprint(x)"
+
+
+def test_interactive_edit_to_nothing_skips(monkeypatch):
+    monkeypatch.setattr("rich.prompt.Prompt.ask", lambda *a, **k: "e")
+    monkeypatch.setattr("click.edit", lambda text, **k: "   \n")
+    assert ask_module.RichRenderer().approve(1, "print(1)").action == "skip"

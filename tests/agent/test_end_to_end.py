@@ -16,7 +16,7 @@ from tui_agent.agent import events as ev
 from tui_agent.agent.loop import Agent
 from tui_agent.agent.trajectory import TrajectoryRecorder, read_trajectories
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # a loaded 2-core machine is slow
 
 
 @pytest.fixture(scope="module")
