@@ -24,9 +24,15 @@ class Terminal:
     def screen(self) -> str:
         return subprocess.run(["tmux", "capture-pane", "-p", "-t", self.name], capture_output=True, text=True).stdout
 
+    def flat(self) -> str:
+        """The screen with all whitespace runs as one space, so wrapped lines read as one."""
+        return " ".join(self.screen().split())
+
     def wait_for(self, text: str, timeout: float = 60) -> str:
+        """Wait until ``text`` is on screen (whitespace-insensitive); returns the flattened screen."""
         deadline = time.monotonic() + timeout
-        while text not in (screen := self.screen()):
+        needle = " ".join(text.split())
+        while needle not in (screen := self.flat()):
             assert time.monotonic() < deadline, f"{text!r} never appeared:\n{screen}"
             time.sleep(0.2)
         return screen

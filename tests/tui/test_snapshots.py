@@ -6,7 +6,7 @@ Update after an intended change with ``pytest tests/tui/test_snapshots.py --snap
 from __future__ import annotations
 
 from tests.tui.conftest import SIZE, finished, ready, send, wait_until
-from tests.tui.fakes import step
+from tests.tui.fakes import ScriptedModel, step
 from tui_agent.tui.screens.approval import ApprovalScreen
 
 LONG = "\\n".join(f"row {i}" for i in range(20))
@@ -17,12 +17,11 @@ def steady(app) -> None:
 
 
 def test_exchange_screen(make_app, snap_compare):
-    app = make_app(
-        [
-            step("I will **print** a table of rows.", f"print('{LONG}')"),
-            step("The table has 20 rows.", "final_answer('20 rows')"),
-        ]
-    )
+    replies = [
+        step("I will **print** a table of rows.", f"print('{LONG}')"),
+        step("The table has 20 rows.", "final_answer('20 rows')"),
+    ]
+    app = make_app(model=ScriptedModel(replies, flat_count=True))
 
     async def run_before(pilot) -> None:
         steady(pilot.app)
@@ -34,7 +33,8 @@ def test_exchange_screen(make_app, snap_compare):
 
 
 def test_approval_screen(make_app, snap_compare):
-    app = make_app([step("Count the files.", "import os\nprint(len(os.listdir('.')))")], mode="ask")
+    replies = [step("Count the files.", "import os\nprint(len(os.listdir('.')))")]
+    app = make_app(model=ScriptedModel(replies, flat_count=True), mode="ask")
 
     async def run_before(pilot) -> None:
         steady(pilot.app)
@@ -46,7 +46,7 @@ def test_approval_screen(make_app, snap_compare):
 
 
 def test_help_and_completion_screen(make_app, snap_compare):
-    app = make_app()
+    app = make_app(model=ScriptedModel([], flat_count=True))
 
     async def run_before(pilot) -> None:
         steady(pilot.app)
