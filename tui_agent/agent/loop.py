@@ -53,7 +53,12 @@ class _Cancelled(Exception):
 
 
 class Agent:
-    """A CodeAct agent session over a chat model and a kernel."""
+    """A CodeAct agent session over a chat model and a kernel.
+
+    ``approver`` None runs every cell without asking; ``read_only`` never runs code. ``sag`` > 1 samples that many
+    candidate steps (see ``sag``). ``repo_map`` None builds a short map of ``workspace`` for the prompt ("" skips
+    it). ``recorder`` gets one trajectory line per run, also for runs that are cancelled or stopped early.
+    """
 
     def __init__(
         self,
