@@ -167,19 +167,21 @@ def test_broken_user_registry_is_a_model_error_but_paths_still_load(gemma_gguf):
     loaded.close()
 
 
-def _write_lora(base, path, scale: float) -> None:
+def _write_lora(metadata: dict, path, scale: float) -> None:
     """A real GGUF LoRA adapter on every layer's attn_q (rank 4): B = 0 is a no-op, a large B changes the model."""
     import gguf
     import numpy as np
 
-    shapes = {t.name: [int(x) for x in t.shape] for t in gguf.GGUFReader(base).tensors}
+    layers = int(metadata["gemma3.block_count"])
+    n_in = int(metadata["gemma3.embedding_length"])
+    n_out = int(metadata["gemma3.attention.head_count"]) * int(metadata["gemma3.attention.key_length"])
     writer = gguf.GGUFWriter(str(path), arch="gemma3")
     writer.add_type("adapter")
     writer.add_string("adapter.type", "lora")
     writer.add_float32("adapter.lora.alpha", 4.0)
     rng = np.random.default_rng(0)
-    for name in sorted(n for n in shapes if n.endswith(".attn_q.weight")):
-        n_in, n_out = shapes[name]
+    for layer in range(layers):
+        name = f"blk.{layer}.attn_q.weight"
         writer.add_tensor(f"{name}.lora_a", rng.standard_normal((4, n_in)).astype(np.float32))
         writer.add_tensor(f"{name}.lora_b", (rng.standard_normal((n_out, 4)) * scale).astype(np.float32))
     writer.write_header_to_file()
@@ -188,12 +190,12 @@ def _write_lora(base, path, scale: float) -> None:
     writer.close()
 
 
-def test_lora_adapter_from_argument_and_registry(gemma_gguf, tmp_path):
+def test_lora_adapter_from_argument_and_registry(model, gemma_gguf, tmp_path):
     from tui_agent.config import config_dir
 
     zero, strong = tmp_path / "zero.gguf", tmp_path / "strong.gguf"
-    _write_lora(gemma_gguf, zero, 0.0)
-    _write_lora(gemma_gguf, strong, 1.0)
+    _write_lora(model.metadata, zero, 0.0)
+    _write_lora(model.metadata, strong, 1.0)
     outputs = {}
     for label, adapter in (("base", None), ("zero", zero), ("strong", strong)):
         loaded = load_chat_model(str(gemma_gguf), n_ctx=256, lora_path=str(adapter) if adapter else None)
