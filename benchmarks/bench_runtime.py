@@ -78,12 +78,17 @@ def measure_throughput(model, tokens: int, rounds: int) -> dict:
             counts[name].append(count)
             rates[name].append((count - 1) / seconds if seconds > 0 else 0.0)
     raw_tps, runtime_tps = statistics.median(rates["raw"]), statistics.median(rates["runtime"])
+    # Each round runs both back to back, so a paired ratio cancels most of the load drift of a shared machine.
+    paired = [r / w for r, w in zip(rates["runtime"], rates["raw"], strict=True) if w > 0]
     return {
         "tokens": tokens,
         "rounds": rounds,
         "raw_tokens_per_s": round(raw_tps, 2),
         "runtime_tokens_per_s": round(runtime_tps, 2),
-        "ratio": round(runtime_tps / raw_tps, 3) if raw_tps else None,
+        "raw_best_tokens_per_s": round(max(rates["raw"]), 2),
+        "runtime_best_tokens_per_s": round(max(rates["runtime"]), 2),
+        "ratio": round(statistics.median(paired), 3) if paired else None,
+        "ratio_of_best": round(max(rates["runtime"]) / max(rates["raw"]), 3) if max(rates["raw"]) else None,
         "generated_tokens": {"raw": counts["raw"], "runtime": counts["runtime"]},
         "samples": {k: [round(x, 2) for x in v] for k, v in rates.items()},
     }
@@ -154,8 +159,8 @@ def measure_prefix_reuse(model, turns: int, reply_tokens: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="gemma3-270m", help="registry name or GGUF path")
-    parser.add_argument("--tokens", type=int, default=128, help="tokens generated per throughput run")
-    parser.add_argument("--rounds", type=int, default=5, help="throughput runs per side")
+    parser.add_argument("--tokens", type=int, default=96, help="tokens generated per throughput run")
+    parser.add_argument("--rounds", type=int, default=9, help="throughput runs per side")
     parser.add_argument("--turns", type=int, default=8)
     parser.add_argument("--reply-tokens", type=int, default=48)
     parser.add_argument("--threads", type=int, default=0)
@@ -178,12 +183,24 @@ def main() -> None:
     }
 
     console = Console()
-    table = Table(title=f"Generation throughput: {model.name} ({args.tokens} tokens, median of {args.rounds})")
-    for column in ("", "tokens/s", "vs raw", "goal"):
+    table = Table(title=f"Generation throughput: {model.name} ({args.tokens} tokens x {args.rounds} paired rounds)")
+    for column in ("", "median tok/s", "best tok/s", "vs raw (median paired)", "vs raw (best)", "goal"):
         table.add_column(column)
-    table.add_row("raw llama-cpp-python", f"{throughput['raw_tokens_per_s']:.1f}", "1.000", "")
     table.add_row(
-        "tui-agent runtime", f"{throughput['runtime_tokens_per_s']:.1f}", f"{throughput['ratio']:.3f}", ">= 0.97"
+        "raw llama-cpp-python",
+        f"{throughput['raw_tokens_per_s']:.1f}",
+        f"{throughput['raw_best_tokens_per_s']:.1f}",
+        "1.000",
+        "1.000",
+        "",
+    )
+    table.add_row(
+        "tui-agent runtime",
+        f"{throughput['runtime_tokens_per_s']:.1f}",
+        f"{throughput['runtime_best_tokens_per_s']:.1f}",
+        f"{throughput['ratio']:.3f}",
+        f"{throughput['ratio_of_best']:.3f}",
+        ">= 0.97",
     )
     console.print(table)
 

@@ -7,7 +7,8 @@ honours ``Range: bytes=N-`` with 206 answers, and answers unknown repos and file
 
 - ``cut_after[filename] = n``: the next GET sends the full Content-Length header but closes after ``n`` bytes
   (a dropped connection; huggingface_hub resumes with a Range request);
-- ``corrupt_at[filename] = offset``: the byte at ``offset`` is flipped in every GET (a file that fails sha256).
+- ``corrupt_at[filename] = offset``: the byte at ``offset`` is flipped in every GET (a file that fails sha256);
+- ``throttle = seconds``: a pause after each MiB sent (a slow link, so a download can be interrupted).
 
 Usage::
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote
@@ -37,6 +39,7 @@ class HubServer:
         self.etags = dict(etags or {})
         self.cut_after: dict[str, int] = {}
         self.corrupt_at: dict[str, int] = {}
+        self.throttle = 0.0  # seconds to sleep after each MiB sent (a slow link, so a download can be interrupted)
         self.requests: list[tuple[str, str, str | None]] = []  # (method, filename, Range header)
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -150,8 +153,13 @@ class HubServer:
                             self.close_connection = True
                             self.connection.shutdown(2)
                             return
-                        self.wfile.write(block)
+                        try:
+                            self.wfile.write(block)
+                        except (BrokenPipeError, ConnectionResetError):  # the client went away
+                            return
                         sent += len(block)
                         position += len(block)
+                        if hub.throttle:
+                            time.sleep(hub.throttle)
 
         return Handler

@@ -113,3 +113,31 @@ def test_models_help_imports_no_heavy_library():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_interrupted_pull_leaves_no_partial_file(hub_env, tmp_path):
+    """Ctrl-C in the middle of a download: a clear message, exit 130, and nothing half-written in the cache."""
+    import os
+    import signal
+    import time
+
+    hub_env.throttle = 0.05
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tui_agent.cli", "models", "pull", NAME],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not any(r[0] == "GET" and r[1].endswith(".gguf") for r in hub_env.requests):
+        assert time.monotonic() < deadline and process.poll() is None, process.communicate()
+        time.sleep(0.1)
+    time.sleep(1.0)  # some MiB arrive
+    process.send_signal(signal.SIGINT)
+    _out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "interrupted" in err.strip().splitlines()[-1]
+    hub_cache = tmp_path / "hf" / "hub"
+    assert [p for p in hub_cache.rglob("*") if p.is_file() and ("blobs" in p.parts or "snapshots" in p.parts)] == []
