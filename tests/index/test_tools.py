@@ -58,6 +58,10 @@ def test_find_symbol_scoped_and_missing(tools):
     out = tools.find_symbol("JSONDecoder.decode")
     _, line = inspect.getsourcelines(json.decoder.JSONDecoder.decode)
     assert f"json/decoder.py:{line}  def decode(self, s, _w=WHITESPACE.match)  [method in JSONDecoder]" in out
+    dotted = tools.find_symbol("json.decoder.JSONDecoder.decode")
+    assert f"json/decoder.py:{line}" in dotted and "json/encoder.py" not in dotted.split("References")[0]
+    module = tools.find_symbol("json.encoder.JSONEncoder")
+    assert module.startswith("Definitions of json.encoder.JSONEncoder (1):")
     missing = tools.find_symbol("JSONDecod")
     assert missing.startswith("No symbol named 'JSONDecod'.") and "JSONDecoder" in missing
     assert "empty" in tools.find_symbol("")

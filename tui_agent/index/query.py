@@ -167,7 +167,13 @@ def find_symbol(
     if not rows:
         rows = _definitions(conn, base, exact=False)
     if scope:
-        scoped = [r for r in rows if r.scope == scope or r.scope.endswith(("." + scope, "::" + scope))]
+        last = scope.rpartition(".")[2]
+        module = scope.replace(".", "/")
+        scoped = [
+            r
+            for r in rows
+            if r.scope in (scope, last) or r.scope.endswith("::" + last) or module in r.path.rpartition(".")[0]
+        ]
         rows = scoped or rows
     rows.sort(key=lambda d: (_KIND_ORDER.get(d.kind, 9), _is_test(d.path), d.path, d.line))
     result.definitions = rows[:max_definitions]
