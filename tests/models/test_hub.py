@@ -139,3 +139,32 @@ def test_embedded_model_is_assembled_atomically_into_the_cache(gemma_gguf):
     assert path == hub.embedded_path(spec) and path.stat().st_size == spec.size
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no partial files left
     assert hub.pull(spec) == path
+
+
+def _tiny_gguf(path: Path, value: float) -> Path:
+    import gguf
+    import numpy as np
+
+    writer = gguf.GGUFWriter(str(path), arch="llama")
+    writer.add_tensor("token_embd.weight", np.full((4, 8), value, dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+def test_split_model_downloads_every_part(tmp_path, monkeypatch):
+    parts = {f"m-q4_k_m-0000{i}-of-00002.gguf": _tiny_gguf(tmp_path / f"part{i}.gguf", float(i)) for i in (1, 2)}
+    user = tmp_path / "models.toml"
+    user.write_text('[models.split]\nrepo = "me/Split-GGUF"\nfile = "m-q4_k_m-00001-of-00002.gguf"\n')
+    spec = load_registry(user).get("split")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    with HubServer({"me/Split-GGUF": parts}) as server:
+        monkeypatch.setenv("HF_ENDPOINT", server.url)
+        first = hub.pull(spec)
+    assert first.name == "m-q4_k_m-00001-of-00002.gguf"
+    assert (first.parent / "m-q4_k_m-00002-of-00002.gguf").is_file()  # side by side, as llama.cpp expects
+    assert hub.local_size(spec) == sum(p.stat().st_size for p in parts.values())
+    assert len(hub.remove(spec)) == 4 and hub.local_path(spec) is None
