@@ -65,7 +65,11 @@ class LlamaChatModel:
         if chat_format is None:
             from tui_agent.models.chat_formats import detect_format
 
-            chat_format = detect_format(self._llm.metadata)
+            try:
+                chat_format = detect_format(self._llm.metadata)
+            except ModelError:
+                self._llm.close()
+                raise
         self.chat_format = chat_format
         self._usage = Usage()
         self._grammars: dict[str, object] = {}
