@@ -252,3 +252,14 @@ def test_invalid_settings_are_refused(tmp_path):
         Agent(ScriptedModel([]), FakeKernel(), workspace=tmp_path, repo_map="", max_steps=0)
     with pytest.raises(ValueError, match="sag"):
         Agent(ScriptedModel([]), FakeKernel(), workspace=tmp_path, repo_map="", sag=0)
+
+
+def test_next_task_after_a_max_steps_run_keeps_turns_alternating(tmp_path):
+    agent, model, _ = make(
+        [step("a", "print(1)"), step("b", "print(2)"), step("c", "final_answer(3)")], tmp_path, max_steps=1
+    )
+    assert list(agent.run("first"))[-1].stop_reason == "max_steps"
+    assert list(agent.run("second"))[-1].answer == "3"
+    roles = [m["role"] for m in model.calls[-1]]
+    assert all(a != b for a, b in zip(roles[1:], roles[2:])), roles
+    assert model.calls[-1][-1]["content"].endswith("Task: second")
