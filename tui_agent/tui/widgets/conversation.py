@@ -1,15 +1,18 @@
 """The conversation view: user messages, one block per agent step, final answers and notices.
 
-Each step's thought streams into a Markdown widget as tokens arrive; when the step is parsed the block shows the
-thought as Markdown and the code highlighted; the observation follows, folded when it is long. The view stays at
-the bottom as content grows until the user scrolls up (Textual's anchor).
+Each step's thought streams into a Markdown widget as tokens arrive (batched, 20 updates a second at most); when
+the step is parsed the block shows the thought as Markdown and the code highlighted; the observation follows,
+folded when it is long. The view stays at the bottom as content grows until the user scrolls up (Textual's anchor).
 """
 
 from __future__ import annotations
 
+import asyncio
+
 from rich.syntax import Syntax
 from rich.text import Text
 from textual.containers import Vertical, VerticalScroll
+from textual.timer import Timer
 from textual.widgets import Collapsible, Markdown, Static
 
 from tui_agent.agent import events as ev
@@ -17,6 +20,8 @@ from tui_agent.agent import events as ev
 #: Observations longer than this (lines or characters) are folded.
 FOLD_LINES = 12
 FOLD_CHARS = 1200
+#: Streamed text reaches the screen in batches at most this far apart.
+FLUSH_SECONDS = 0.05
 
 
 def split_thought(text: str) -> str:
@@ -75,24 +80,37 @@ class StepBlock(Vertical):
         self.step = step
         self.border_title = f"Step {step}"
         self.streamed = ""
-        self._stream = None
+        self._pending = ""
+        self._timer: Timer | None = None
+        self._flush_lock = asyncio.Lock()
         self._live: Markdown | None = None
         self.code: str | None = None
         self.observation: str | None = None
 
     async def add_token(self, text: str) -> None:
-        """Append streamed text; Markdown updates are batched by Textual's MarkdownStream."""
+        """Append streamed text. The Markdown is updated at most every FLUSH_SECONDS: re-rendering a growing
+        block on every token would cost O(n^2) for a long step, and nobody reads faster than 20 frames a second."""
         self.streamed += text
+        self._pending += text
         if self._live is None:
             self._live = Markdown(classes="thought streaming")
             await self.mount(self._live)
-            self._stream = Markdown.get_stream(self._live)
-        await self._stream.write(text)
+        if self._timer is None:
+            self._timer = self.set_timer(FLUSH_SECONDS, self._flush)
+
+    async def _flush(self) -> None:
+        async with self._flush_lock:
+            self._timer = None
+            if self._pending and self._live is not None:
+                text, self._pending = self._pending, ""
+                await self._live.append(text)
 
     async def finish_stream(self) -> None:
-        if self._stream is not None:
-            await self._stream.stop()
-            self._stream = None
+        """Put every token received so far on screen now."""
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        await self._flush()
 
     async def show_code(self, thought: str, code: str) -> None:
         """Replace the streamed text with the parsed thought and the highlighted code."""
