@@ -68,7 +68,7 @@ async def send(pilot, text: str) -> None:
     await pilot.press("enter")
 
 
-async def finished(pilot) -> None:
+async def finished(pilot, timeout: float = 60.0) -> None:
     await pilot.pause(0.05)
-    await wait_until(pilot, lambda: not pilot.app.running)
+    await wait_until(pilot, lambda: not pilot.app.running, timeout)
     await pilot.pause(0.05)

@@ -18,7 +18,8 @@ from tui_agent.tui.app import AgentApp
 from tui_agent.tui.backend import Backend
 from tui_agent.tui.widgets.conversation import FinalAnswerBlock, StepBlock
 
-pytestmark = pytest.mark.slow
+# Generous limits: on a shared 2-core machine a real exchange ranges from 20 s to several minutes.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 QUESTION = "What is 17 * 23? Compute it with Python."
 
 
@@ -57,12 +58,13 @@ async def test_one_exchange_with_the_real_model(qwen, workspace):
         await ready(pilot)
         assert app.status.context_length == qwen.context_length
         await send(pilot, QUESTION)
-        await finished(pilot)
+        await finished(pilot, timeout=400)
+        shown = [(b.code, b.observation) for b in app.query(StepBlock)]
         blocks = list(app.query(StepBlock))
         assert blocks and blocks[0].streamed  # tokens were streamed into the first step
         assert any(b.code and "17" in b.code for b in blocks)
         answers = [a.answer for a in app.query(FinalAnswerBlock)]
-        assert answers and "391" in answers[-1]
+        assert answers and "391" in answers[-1], shown
         assert app.status.tokens_per_second > 0 and app.status.context_used > 0
         saved = app.store.load(app.session_id)
     assert any(e["event"] == "final_answer" and "391" in str(e["answer"]) for e in saved.events)
@@ -80,9 +82,9 @@ def test_the_real_command_in_tmux(qwen05_gguf, llama_works, workspace, isolated_
     }
     term = Terminal(tui_agent("--model", str(qwen05_gguf)), workspace, env)
     try:
-        term.wait_for("ready.", timeout=120)
+        term.wait_for("ready.", timeout=300)
         term.type(QUESTION)
-        deadline = time.monotonic() + 240
+        deadline = time.monotonic() + 600
         while "Answer ━" not in (screen := term.screen()) and "Stopped after" not in screen:
             assert time.monotonic() < deadline, screen
             time.sleep(1)
