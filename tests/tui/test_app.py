@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from tests.tui.conftest import SIZE, finished, ready, send, wait_until
 from tests.tui.fakes import ScriptedModel, step
+from tui_agent.agent import events as ev
 from tui_agent.models.base import ModelError
+from tui_agent.tui.app import AgentEvent
 from tui_agent.tui.backend import Backend
 from tui_agent.tui.screens.approval import ApprovalScreen
 from tui_agent.tui.widgets.conversation import FinalAnswerBlock, InfoBlock, Notice, StepBlock, UserMessage
@@ -48,6 +50,9 @@ async def test_approval_run_and_skip(make_app):
         await send(pilot, "go")
         await wait_until(pilot, lambda: isinstance(app.screen, ApprovalScreen))
         assert app.screen.code == "print('ran')"
+        app.post_message(AgentEvent(ev.AgentError("an event while the prompt is up")))
+        await wait_until(pilot, lambda: "an event while the prompt is up" in errors(app))
+        assert app.status.busy
         await pilot.press("r")
         await wait_until(pilot, lambda: isinstance(app.screen, ApprovalScreen) and app.screen.step == 2)
         await pilot.press("s")

@@ -97,22 +97,15 @@ class AgentApp(App):
 
     # -- layout ---------------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        yield Conversation(id="conversation")
-        yield Static(id="completions")
-        yield PromptInput(completer=self._complete, history=self._history or (), id="prompt")
-        yield StatusBar(id="status")
-
-    @property
-    def conversation(self) -> Conversation:
-        return self.query_one(Conversation)
-
-    @property
-    def prompt(self) -> PromptInput:
-        return self.query_one(PromptInput)
-
-    @property
-    def status(self) -> StatusBar:
-        return self.query_one(StatusBar)
+        # Kept as attributes: every agent event touches them, no need to query the DOM each time.
+        self.conversation = Conversation(id="conversation")
+        self.completions = Static(id="completions")
+        self.prompt = PromptInput(completer=self._complete, history=self._history or (), id="prompt")
+        self.status = StatusBar(id="status")
+        yield self.conversation
+        yield self.completions
+        yield self.prompt
+        yield self.status
 
     @property
     def store(self) -> SessionStore:
@@ -159,13 +152,12 @@ class AgentApp(App):
 
     @work(thread=True, group="model", exit_on_error=False)
     def _load_model(self, name: str) -> None:
-        started = time.perf_counter()
         try:
             model = self.backend.load_model(name, self.settings)
         except Exception as exc:  # noqa: BLE001 - shown as a notice
             self.call_from_thread(self._model_failed, name, describe_error(exc))
             return
-        self.call_from_thread(self._model_ready, name, model, time.perf_counter() - started)
+        self.call_from_thread(self._model_ready, name, model)
 
     async def _model_failed(self, name: str, message: str) -> None:
         self._model_done = True
@@ -180,7 +172,7 @@ class AgentApp(App):
             self.pending.clear()
             await self.conversation.notice("Your message was not sent; it is back in the input box.")
 
-    async def _model_ready(self, name: str, model: Any, seconds: float) -> None:
+    async def _model_ready(self, name: str, model: Any) -> None:
         old = self.model
         self.model = model
         self.model_name = getattr(model, "name", None) or name
@@ -254,7 +246,7 @@ class AgentApp(App):
             pass
 
     def on_prompt_input_completions_changed(self, message: PromptInput.CompletionsChanged) -> None:
-        hint = self.query_one("#completions", Static)
+        hint = self.completions
         if not message.candidates:
             hint.remove_class("visible")
             hint.update("")
