@@ -194,12 +194,12 @@ async def bench_stream_tui(tokens: int, workspace: Path, rate: float = 0.0) -> d
     from tui_agent.sessions import SessionStore
     from tui_agent.tui.app import AgentApp
     from tui_agent.tui.backend import Backend
-    from tui_agent.tui.widgets.conversation import StepBlock
+    from tui_agent.tui.widgets.conversation import StepBlock, live_text
 
     model = StreamingModel(tokens, rate)
     settings = Settings(model=model.name, approval="auto", web=False, max_steps=2)
     app = AgentApp(settings, workspace, backend=Backend(load_model=lambda n, s: model), store=SessionStore())
-    expected = "".join(model.pieces)
+    expected = live_text("".join(model.pieces))
     async with app.run_test(size=(100, 40)) as pilot:
         while app.agent is None:
             await pilot.pause(0.05)

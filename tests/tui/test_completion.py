@@ -84,3 +84,13 @@ def test_slash_parsing():
     assert slash.parse_mode("readonly", "ask") == "read-only"
     with pytest.raises(slash.SlashError, match="ask, auto or read-only"):
         slash.parse_mode("yolo", "ask")
+
+
+def test_live_text_hides_the_thought_label_and_only_grows():
+    from tui_agent.tui.widgets.conversation import live_text
+
+    text = "Thought: I will add.\n```py\nprint(1)"
+    shown = [live_text(text[:i]) for i in range(len(text) + 1)]
+    assert shown[-1] == "I will add.\n```py\nprint(1)"
+    assert all(later.startswith(earlier) for earlier, later in zip(shown, shown[1:], strict=False))
+    assert live_text("The answer") == "The answer" and live_text("Th") == ""

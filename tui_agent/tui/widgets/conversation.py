@@ -33,6 +33,19 @@ def split_thought(text: str) -> str:
     return head
 
 
+def live_text(streamed: str) -> str:
+    """What a streaming step shows: the model's text without its leading ``Thought:`` label.
+
+    It only ever grows as ``streamed`` grows (a partial label shows nothing yet), so it can be appended piecewise.
+    """
+    label = "Thought:"
+    if label.startswith(streamed):
+        return ""
+    if streamed.startswith(label):
+        return streamed[len(label) :].lstrip(" ")
+    return streamed
+
+
 class UserMessage(Static):
     """What the user typed (attached files named below it)."""
 
@@ -80,7 +93,7 @@ class StepBlock(Vertical):
         self.step = step
         self.border_title = f"Step {step}"
         self.streamed = ""
-        self._pending = ""
+        self._sent = 0  # characters of live_text(streamed) already on screen
         self._timer: Timer | None = None
         self._flush_lock = asyncio.Lock()
         self._live: Markdown | None = None
@@ -91,7 +104,6 @@ class StepBlock(Vertical):
         """Append streamed text. The Markdown is updated at most every FLUSH_SECONDS: re-rendering a growing
         block on every token would cost O(n^2) for a long step, and nobody reads faster than 20 frames a second."""
         self.streamed += text
-        self._pending += text
         if self._live is None:
             self._live = Markdown(classes="thought streaming")
             await self.mount(self._live)
@@ -101,9 +113,10 @@ class StepBlock(Vertical):
     async def _flush(self) -> None:
         async with self._flush_lock:
             self._timer = None
-            if self._pending and self._live is not None:
-                text, self._pending = self._pending, ""
-                await self._live.append(text)
+            display = live_text(self.streamed)
+            if self._live is not None and len(display) > self._sent:
+                new, self._sent = display[self._sent :], len(display)
+                await self._live.append(new)
 
     async def finish_stream(self) -> None:
         """Put every token received so far on screen now."""
