@@ -156,7 +156,8 @@ def bench_ours(root: Path) -> dict:
     out["repo_map_warm_s"] = statistics.median(warm)
     tools = CodeTools(root)
     out["repo_map_focus_s"], _ = timed(tools.repo_map, 1024, ["json/decoder.py"], ["JSONDecodeError"])
-    out["repo_map_memo_s"], again = timed(tools.repo_map, 1024)
+    tools.repo_map(1024)
+    out["repo_map_memo_s"], again = timed(tools.repo_map, 1024)  # same arguments, same index: memoised
     out["repo_map_tokens"] = len(first_map) / 4
     out["repo_map_sha"] = hashlib.sha256(first_map.encode()).hexdigest()[:16]
     seeds = {_map_in_subprocess(root, seed) for seed in ("11", "22")}
