@@ -46,7 +46,7 @@ def kernel(tmp_path_factory):
 def test_qwen_answers_by_running_code(qwen, kernel, tmp_path, question, expected):
     path = tmp_path / "runs.jsonl"
     agent = Agent(
-        qwen, kernel, workspace=tmp_path, web=False, repo_map="", max_steps=4, recorder=TrajectoryRecorder(path)
+        qwen, kernel, workspace=tmp_path, web=False, repo_map="", max_steps=5, recorder=TrajectoryRecorder(path)
     )
     events = list(agent.run(question))
     finished = events[-1]
