@@ -261,5 +261,5 @@ def test_next_task_after_a_max_steps_run_keeps_turns_alternating(tmp_path):
     assert list(agent.run("first"))[-1].stop_reason == "max_steps"
     assert list(agent.run("second"))[-1].answer == "3"
     roles = [m["role"] for m in model.calls[-1]]
-    assert all(a != b for a, b in zip(roles[1:], roles[2:])), roles
+    assert all(a != b for a, b in zip(roles[1:], roles[2:], strict=False)), roles
     assert model.calls[-1][-1]["content"].endswith("Task: second")
