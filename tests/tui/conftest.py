@@ -31,13 +31,25 @@ def make_app(workspace: Path) -> Callable[..., AgentApp]:
     """Build an app whose model is scripted; kernel and agent loop are the real ones."""
 
     def build(
-        replies=(), *, mode: str = "auto", model: ScriptedModel | None = None, resume=None, history=(), **backend
+        replies=(),
+        *,
+        mode: str = "auto",
+        model: ScriptedModel | None = None,
+        resume=None,
+        history=(),
+        store: bool = True,
+        **backend,
     ) -> AgentApp:
         scripted = model or ScriptedModel(replies)
         settings = Settings(model="scripted", approval=mode, web=False, max_steps=4, cell_timeout=30.0)
         parts = {"load_model": lambda name, s: scripted, "model_names": lambda: ["scripted", "other"], **backend}
         app = AgentApp(
-            settings, workspace, backend=Backend(**parts), store=SessionStore(), resume=resume, history=history
+            settings,
+            workspace,
+            backend=Backend(**parts),
+            store=SessionStore() if store else None,
+            resume=resume,
+            history=history,
         )
         app.scripted = scripted  # type: ignore[attr-defined]
         return app

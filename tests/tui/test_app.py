@@ -415,3 +415,16 @@ async def test_model_switch_keeps_the_conversation(make_app):
         await send(pilot, "second")
         await finished(pilot)
         assert [a.answer for a in app.query(FinalAnswerBlock)] == ["scripted", "other"]
+
+
+async def test_an_unusable_sessions_file_is_a_notice_and_is_left_alone(make_app, isolated_dirs):
+    broken = isolated_dirs / "data" / "sessions.sqlite"
+    broken.write_bytes(b"not a database" * 64)
+    app = make_app([step("Done.", "final_answer(2)")], store=False)  # as the command does when it cannot open it
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await send(pilot, "one plus one")
+        await finished(pilot)
+        assert [a.answer for a in app.query(FinalAnswerBlock)] == ["2"]  # the work goes on
+        assert any("cannot be saved" in e and "not a usable sessions database" in e for e in errors(app))
+    assert broken.read_bytes() == b"not a database" * 64

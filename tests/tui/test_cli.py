@@ -67,3 +67,10 @@ def test_resume_flag_without_sessions_is_a_one_line_error(isolated_dirs):
     )
     assert done.returncode == 1
     assert done.stderr.strip() == "error: no saved sessions yet"
+
+
+def test_sessions_with_an_unusable_file_is_a_one_line_error(isolated_dirs):
+    (isolated_dirs / "data" / "sessions.sqlite").write_bytes(b"garbage" * 100)
+    result = runner.invoke(app, ["sessions"])
+    assert result.exit_code == 1
+    assert "not a usable sessions database" in result.output and "Traceback" not in result.output

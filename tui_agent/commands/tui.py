@@ -72,13 +72,16 @@ def open_session(model: str | None = None, resume: str | None = None) -> None:
         raise typer.Exit(2) from None
     if model:
         settings.model = model
+    store = None
     try:
         store = SessionStore()
         if resume is not None:
             resume = store.resolve(resume).id
     except SessionError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+        if resume is not None:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
+        # A broken sessions file must not keep anyone from working: the session says it cannot be saved.
 
     from tui_agent.tui.app import AgentApp
 
