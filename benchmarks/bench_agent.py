@@ -130,6 +130,7 @@ def main() -> int:
     parser.add_argument("--n-ctx", type=int, default=4096)
     parser.add_argument("--tasks-file", type=Path, default=RESULTS / "bench_agent.tasks.jsonl")
     parser.add_argument("--out", type=Path, default=RESULTS / "bench_agent.json")
+    parser.add_argument("--trajectories", type=Path, default=RESULTS / "bench_agent.trajectories.jsonl")
     parser.add_argument("--report-only", action="store_true", help="only summarise the per-task results so far")
     args = parser.parse_args()
 
@@ -153,6 +154,7 @@ def main() -> int:
 
     if not args.report_only:
         from tui_agent.agent.loop import Agent
+        from tui_agent.agent.trajectory import TrajectoryRecorder
         from tui_agent.models.loader import load_chat_model
         from tui_agent.tools.kernel import Kernel
 
@@ -179,6 +181,7 @@ def main() -> int:
                         repo_map="",
                         max_tokens=400,
                         cell_timeout=30,
+                        recorder=TrajectoryRecorder(args.trajectories),
                     )
                     row = {"config": key, "model": model_name, "sag": sag, **run_task(agent, kernel, task)}
                     done[(key, task["id"])] = row
