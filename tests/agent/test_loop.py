@@ -10,7 +10,7 @@ from tui_agent.agent import events as ev
 from tui_agent.agent.approval import Approval
 from tui_agent.agent.loop import READ_ONLY, SKIPPED, Agent
 from tui_agent.agent.parse import CORRECTIVE
-from tui_agent.agent.prompt import FORCED_FINAL
+from tui_agent.agent.prompt import FORCED_FINAL, FORCED_PREFIX
 from tui_agent.agent.trajectory import TrajectoryRecorder, read_trajectories
 
 from .fakes import FakeKernel, ScriptedModel, step
@@ -71,15 +71,18 @@ def test_lenient_bare_python_runs(tmp_path):
 
 def test_max_steps_then_one_forced_final_turn(tmp_path):
     agent, model, _ = make(
-        [step("a", "print(1)"), step("b", "print(2)"), step("give up", "final_answer('best guess')")],
+        [step("a", "print(1)"), step("b", "print(2)"), "'best guess')\n```"],
         tmp_path,
         max_steps=2,
     )
     events = list(agent.run("loop"))
     assert len(model.calls) == 3
-    assert FORCED_FINAL in model.calls[2][-1]["content"]
-    assert model.calls[2][-1]["content"].startswith("Observation:\n2")
+    assert FORCED_FINAL in model.calls[2][-2]["content"]
+    assert model.calls[2][-2]["content"].startswith("Observation:\n2")
+    # the forced turn is started for the model: it only has to finish the final_answer(...) call
+    assert model.calls[2][-1] == {"role": "assistant", "content": FORCED_PREFIX}
     assert events[-1].answer == "best guess" and events[-1].steps == 3
+    assert [c.code for c in of(events, ev.CodeReady)][-1] == "final_answer('best guess')"
 
 
 def test_max_steps_without_answer(tmp_path):
@@ -256,7 +259,7 @@ def test_invalid_settings_are_refused(tmp_path):
 
 def test_next_task_after_a_max_steps_run_keeps_turns_alternating(tmp_path):
     agent, model, _ = make(
-        [step("a", "print(1)"), step("b", "print(2)"), step("c", "final_answer(3)")], tmp_path, max_steps=1
+        [step("a", "print(1)"), "undefined_name)\n```", step("c", "final_answer(3)")], tmp_path, max_steps=1
     )
     assert list(agent.run("first"))[-1].stop_reason == "max_steps"
     assert list(agent.run("second"))[-1].answer == "3"

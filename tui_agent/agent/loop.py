@@ -31,6 +31,7 @@ from tui_agent.agent.history import ContextOverflow, TokenCounter, fit_history
 from tui_agent.agent.parse import CORRECTIVE, END_CODE, STOPS, format_step, literal_final_answer, parse_step
 from tui_agent.agent.prompt import (
     FORCED_FINAL,
+    FORCED_PREFIX,
     build_system_prompt,
     observation_message,
     task_message,
@@ -197,7 +198,8 @@ class Agent:
         n = self.sag
         for i in range(n):
             temperature = self.temperature if n == 1 else max(self.temperature, SAG_TEMPERATURE)
-            raw, usage = yield from self._generate(step, temperature, self.seed + i, cancel, candidate=i)
+            prefix = FORCED_PREFIX if forced else ""
+            raw, usage = yield from self._generate(step, temperature, self.seed + i, cancel, candidate=i, prefix=prefix)
             candidates.append(Candidate(i, raw, parse_step(raw), usage))
             rec.prompt_tokens += usage.prompt_tokens
             rec.completion_tokens += usage.completion_tokens
@@ -302,12 +304,25 @@ class Agent:
         return task_index
 
     def _generate(
-        self, step: int, temperature: float, seed: int, cancel: threading.Event, *, candidate: int = 0
+        self,
+        step: int,
+        temperature: float,
+        seed: int,
+        cancel: threading.Event,
+        *,
+        candidate: int = 0,
+        prefix: str = "",
     ) -> Iterator[Event]:
-        """Stream one model turn as Token events; returns (text, usage)."""
+        """Stream one model turn as Token events; returns (text, usage). A ``prefix`` starts the assistant's
+        turn for it (the model continues it) and is part of the returned text."""
         pieces: list[str] = []
+        messages = list(self.messages)
+        if prefix:
+            messages.append({"role": "assistant", "content": prefix})
+            pieces.append(prefix)
+            yield Token(step=step, text=prefix, candidate=candidate)
         for piece in self.model.stream_chat(
-            self.messages,
+            messages,
             stop=STOPS,
             max_tokens=self.max_tokens,
             temperature=temperature,

@@ -20,6 +20,9 @@ FALLBACK_TOOLS = (
     '    """Give the final answer to the task and stop. Call it once, with the value itself."""'
 )
 
+FORCED_PREFIX = "Thought: I have no steps left, so I give my final answer now.\n```py\nfinal_answer("
+"""The forced final turn starts the model's answer for it, so even a small model ends with final_answer(...)."""
+
 FORCED_FINAL = (
     "You have used all your steps. Now give your best final answer: write a Thought, then a code block "
     "that calls final_answer(...) with the answer."
