@@ -266,3 +266,29 @@ def test_next_task_after_a_max_steps_run_keeps_turns_alternating(tmp_path):
     roles = [m["role"] for m in model.calls[-1]]
     assert all(a != b for a, b in zip(roles[1:], roles[2:], strict=False)), roles
     assert model.calls[-1][-1]["content"].endswith("Task: second")
+
+
+class _BaseModel(ScriptedModel):
+    """A scripted model without a chat template, as the embedded Gemma base model is."""
+
+    instruct = False
+
+
+def test_base_model_turns_start_with_thought(tmp_path):
+    model = _BaseModel([" add them\n```py\nfinal_answer(2 + 3)\n```<end_code>"])
+    kernel = FakeKernel()
+    agent = Agent(model, kernel, workspace=tmp_path, repo_map="")
+    events = list(agent.run("What is 2 + 3?"))
+    assert model.calls[0][-1] == {"role": "assistant", "content": "Thought:"}
+    assert of(events, ev.CodeReady)[0].thought == "add them"
+    assert events[-1].answer == "5"
+    assert agent.messages[-1]["content"].startswith("Thought: add them")
+
+
+def test_instruct_models_get_no_prefix_and_a_repeated_prefix_is_dropped(tmp_path):
+    agent, model, _ = make([step("go", "final_answer(1)")], tmp_path)
+    list(agent.run("one"))
+    assert model.calls[0][-1]["role"] == "user"
+    agent, model, _ = make([step("go", "final_answer(1)")], tmp_path, step_prefix="Thought:")
+    events = list(agent.run("one"))
+    assert of(events, ev.CodeReady)[0].thought == "go"

@@ -213,3 +213,14 @@ def test_lora_adapter_from_argument_and_registry(model, gemma_gguf, tmp_path):
     not_adapter.write_text("hello")
     with pytest.raises(ModelError, match="not a GGUF"):
         load_chat_model(str(gemma_gguf), lora_path=str(not_adapter))
+
+
+def test_base_and_instruct_models_are_told_apart(model, qwen05_gguf):
+    from tui_agent.models.loader import load_chat_model
+
+    assert model.instruct is False  # the embedded Gemma 3 270M base has no chat template
+    qwen = load_chat_model(str(qwen05_gguf), n_ctx=256)
+    try:
+        assert qwen.instruct is True
+    finally:
+        qwen.close()

@@ -32,6 +32,7 @@ from tui_agent.agent.parse import CORRECTIVE, END_CODE, STOPS, format_step, lite
 from tui_agent.agent.prompt import (
     FORCED_FINAL,
     FORCED_PREFIX,
+    STEP_PREFIX,
     build_system_prompt,
     observation_message,
     task_message,
@@ -78,6 +79,7 @@ class Agent:
         max_tokens: int = 512,
         cell_timeout: float | None = None,
         seed: int = 0,
+        step_prefix: str | None = None,
     ):
         if max_steps < 1:
             raise ValueError("max_steps must be at least 1")
@@ -96,6 +98,11 @@ class Agent:
         self.max_tokens = max_tokens
         self.cell_timeout = cell_timeout
         self.seed = seed
+        # A base model (no chat template: the embedded default) gets each turn started with "Thought:" so it
+        # continues in the agent's format; instruct models follow the format from the prompt alone.
+        if step_prefix is None:
+            step_prefix = STEP_PREFIX if getattr(model, "instruct", True) is False else ""
+        self.step_prefix = step_prefix
         repo_map = workspace_repo_map(self.workspace) if repo_map is None else repo_map
         self.system_prompt = build_system_prompt(web=web, repo_map=repo_map)
         self.messages: list[Message] = []
@@ -198,7 +205,7 @@ class Agent:
         n = self.sag
         for i in range(n):
             temperature = self.temperature if n == 1 else max(self.temperature, SAG_TEMPERATURE)
-            prefix = FORCED_PREFIX if forced else ""
+            prefix = FORCED_PREFIX if forced else self.step_prefix
             raw, usage = yield from self._generate(step, temperature, self.seed + i, cancel, candidate=i, prefix=prefix)
             candidates.append(Candidate(i, raw, parse_step(raw), usage))
             rec.prompt_tokens += usage.prompt_tokens
@@ -319,7 +326,6 @@ class Agent:
         messages = list(self.messages)
         if prefix:
             messages.append({"role": "assistant", "content": prefix})
-            pieces.append(prefix)
             yield Token(step=step, text=prefix, candidate=candidate)
         for piece in self.model.stream_chat(
             messages,
@@ -346,7 +352,7 @@ class Agent:
         )
         if cancel.is_set():
             raise _Cancelled
-        return "".join(pieces), usage
+        return _join_prefix(prefix, "".join(pieces)), usage
 
     def _execute(self, code: str, cancel: threading.Event) -> Any:
         """Run a cell; a watcher interrupts the kernel as soon as ``cancel`` is set from another thread."""
@@ -367,6 +373,14 @@ class Agent:
         finally:
             done.set()
             watcher.join()
+
+
+def _join_prefix(prefix: str, continuation: str) -> str:
+    """The whole turn: the prefix written for the model plus what it generated, without the prefix twice when a
+    model repeats it (instruct models often start with "Thought:" again)."""
+    if prefix and continuation.lstrip().startswith(prefix.strip()):
+        return continuation.lstrip()
+    return prefix + continuation
 
 
 def _history_text(raw: str, how: str, parsed: Any, code: str) -> str:

@@ -20,6 +20,10 @@ FALLBACK_TOOLS = (
     '    """Give the final answer to the task and stop. Call it once, with the value itself."""'
 )
 
+STEP_PREFIX = "Thought:"
+"""Every step's turn starts with this, written for the model: a base model (the embedded default) then continues
+in the agent's format instead of drifting into free text."""
+
 FORCED_PREFIX = "Thought: I have no steps left, so I give my final answer now.\n```py\nfinal_answer("
 """The forced final turn starts the model's answer for it, so even a small model ends with final_answer(...)."""
 

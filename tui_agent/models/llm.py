@@ -84,6 +84,11 @@ class LlamaChatModel:
         return dict(self._llm.metadata)
 
     @property
+    def instruct(self) -> bool:
+        """Whether the file carries a chat template; a base model has none and needs its turns started for it."""
+        return "tokenizer.chat_template" in self.metadata
+
+    @property
     def context_length(self) -> int:
         return self._llm.n_ctx()
 
