@@ -124,3 +124,14 @@ def test_real_kernel_trials_leave_no_side_effects(tmp_path, kernel):
     assert seen.stdout.strip() == "['leak_a']"  # only the winner ran for real
     (run,) = read_trajectories(path)
     assert run.steps[0].candidates == 4 and run.steps[0].agreement == 2
+
+
+def test_real_kernel_trials_leave_files_as_they_were(tmp_path, kernel):
+    kernel.execute("open('log.txt', 'w').write('start\\n')")
+    append = "open('log.txt', 'a').write('ran\\n')\nprint(open('log.txt').read().count('ran'))"
+    replies = [step("append", append)] * 3 + [step("answer", "final_answer('done')")]
+    agent = Agent(ScriptedModel(replies), kernel, workspace=tmp_path, repo_map="", sag=3, max_steps=2)
+    observations = [e.text for e in agent.run("append once") if isinstance(e, ev.Observation)]
+    assert observations[0].strip() == "1"  # each trial saw its own write, then the winner's real run saw one
+    log = kernel.execute("print(open('log.txt').read())").stdout
+    assert log.split() == ["start", "ran"]  # three trials and one real run: the file was appended once

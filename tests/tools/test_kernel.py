@@ -239,6 +239,22 @@ def test_try_execute_leaves_no_trace(kernel):
     assert after.result == "(1, [1], False)"
 
 
+def test_try_execute_leaves_the_workspace_files_as_they_were(kernel, workspace):
+    (workspace / "keep.txt").write_text("kept\n")
+    code = (
+        "import os, shutil\nopen('keep.txt', 'a').write('changed')\nos.remove('data.txt')\n"
+        "os.makedirs('made/deep')\nopen('made/deep/new.txt', 'w').write('new')\nprint(sorted(os.listdir('.')))"
+    )
+    trial = kernel.try_execute(code)
+    assert trial.ok and "made" in trial.stdout and "data.txt" not in trial.stdout
+    assert (workspace / "keep.txt").read_text() == "kept\n"
+    assert (workspace / "data.txt").read_text() == "alpha\nbeta\n"
+    assert not (workspace / "made").exists()
+    refused = kernel.try_execute("import subprocess\nsubprocess.run(['touch', 'spawned'])")
+    assert not refused.ok and refused.error.startswith("TrialRefused")
+    assert not (workspace / "spawned").exists()
+
+
 def test_try_execute_reports_errors_final_answer_and_input(kernel):
     error = kernel.try_execute("x = 1\nraise ValueError('bad candidate')")
     assert error.error.startswith("ValueError: bad candidate") and "line 2" in error.error

@@ -38,9 +38,7 @@ def ask(
     no_web: bool = typer.Option(False, "--no-web", help="Private mode: no web tools, nothing leaves the machine."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON lines of events, then a result object."),
     save: Path | None = typer.Option(None, "--save", help="Append the run's trajectory (JSON line) to this file."),
-    workspace: Path | None = typer.Option(
-        None, "--workspace", help="Directory the agent works in (default: here)."
-    ),
+    workspace: Path | None = typer.Option(None, "--workspace", help="Directory the agent works in (default: here)."),
     temperature: float | None = typer.Option(None, "--temperature", help="Sampling temperature (0: greedy)."),
 ) -> None:
     from tui_agent.config import ConfigError, Settings

@@ -4,11 +4,13 @@ Runs inside the kernel. The child gets a copy-on-write snapshot of every variabl
 output captured in memory and in a temp file (for C-level writes), sends a JSON result back over a pipe and
 leaves with ``os._exit`` (no atexit hooks, no ZeroMQ teardown). The parent only waits, with a deadline after
 which the child is killed, so a candidate that loops, crashes or segfaults costs nothing but its own process.
+What the child does to files is journaled and undone by the parent afterwards (see ``fsjournal``).
 """
 
 from __future__ import annotations
 
 import ast
+import faulthandler
 import io
 import json
 import linecache
@@ -75,6 +77,7 @@ def _execute(shell, code: str, final_exc: type[BaseException]) -> dict:
 
 def _child(shell, code: str, fd_out: int, final_exc: type[BaseException]) -> dict:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    faulthandler.disable()  # a crash is reported by the parent in one line, not as a dump of the parent's stack
     os.dup2(fd_out, 1)
     os.dup2(fd_out, 2)
     stdout, stderr = io.StringIO(), io.StringIO()
@@ -110,6 +113,9 @@ def run_forked(shell, code: str, timeout: float, final_exc: type[BaseException] 
     """Run code in a forked child with a deadline; a dict of stdout, stderr, result, error, final_answer..."""
     if not hasattr(os, "fork"):
         return {"stdout": "", "error": "NotImplementedError: trial runs need os.fork, which this platform lacks"}
+    from tui_agent.tools.fsjournal import Journal
+
+    journal = Journal()
     read_end, write_end = os.pipe()
     fd_out, out_path = tempfile.mkstemp(prefix="tui-agent-try-")
     for stream in (sys.stdout, sys.stderr):
@@ -122,6 +128,7 @@ def run_forked(shell, code: str, timeout: float, final_exc: type[BaseException] 
         try:
             os.close(read_end)
             try:
+                journal.install()
                 payload = json.dumps(_child(shell, code, fd_out, final_exc), default=str)
             except BaseException as exc:  # noqa: BLE001
                 payload = json.dumps({"error": f"could not run the candidate: {exc!r}"})
@@ -160,6 +167,7 @@ def run_forked(shell, code: str, timeout: float, final_exc: type[BaseException] 
                 fd_text = fh.read(200_000)
         finally:
             os.unlink(out_path)
+            problems = journal.rollback()
     raw = b"".join(chunks)
     out: dict[str, Any]
     try:
@@ -173,4 +181,9 @@ def run_forked(shell, code: str, timeout: float, final_exc: type[BaseException] 
         out["error"] = f"TimeoutError: the code ran longer than {timeout:g} s and was stopped"
     elif not raw:
         out["error"] = f"ProcessError: {_describe_status(status)}"
+    if problems:
+        out["error"] = (
+            (out.get("error") or "") + "\nFiles the trial changed could not all be restored: " + "; ".join(problems)
+        )
+        out["error"] = out["error"].lstrip()
     return out
