@@ -1,4 +1,4 @@
-"""Test doubles for the loop's logic: a scripted chat model and an in-process kernel.
+"""Test doubles for the loop's logic: the shared scripted chat model and an in-process kernel.
 
 The real model and the real Jupyter kernel are exercised in test_end_to_end.py and test_sag.py.
 """
@@ -9,66 +9,11 @@ import contextlib
 import io
 import threading
 import traceback
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from tui_agent.models.base import Message, Usage
+from tests.scripted import ScriptedModel, step
 
-
-class ScriptedModel:
-    """Answers each generation with the next scripted text, in small pieces, honouring stops and cancel."""
-
-    name = "scripted"
-
-    def __init__(self, replies: list[str], *, context_length: int = 32768, on_generate=None):
-        self.replies = list(replies)
-        self.calls: list[list[Message]] = []
-        self.seeds: list[int | None] = []
-        self.temperatures: list[float] = []
-        self._context_length = context_length
-        self._usage = Usage()
-        self.on_generate = on_generate
-
-    @property
-    def context_length(self) -> int:
-        return self._context_length
-
-    @property
-    def last_usage(self) -> Usage:
-        return self._usage
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())
-
-    def stream_chat(
-        self,
-        messages: Sequence[Message],
-        *,
-        stop: Sequence[str] = (),
-        max_tokens: int = 512,
-        temperature: float = 0.0,
-        seed: int | None = None,
-        grammar: str | None = None,
-        cancel: threading.Event | None = None,
-    ) -> Iterator[str]:
-        self.calls.append([dict(m) for m in messages])
-        self.seeds.append(seed)
-        self.temperatures.append(temperature)
-        if self.on_generate is not None:
-            self.on_generate(len(self.calls))
-        text = self.replies.pop(0) if self.replies else "Thought: nothing left to say."
-        for s in stop:
-            if s in text:
-                text = text[: text.index(s)]
-        prompt = sum(self.count_tokens(m["content"]) for m in messages)
-        sent = 0
-        for i in range(0, len(text), 7):
-            if cancel is not None and cancel.is_set():
-                self._usage = Usage(prompt, prompt, sent, 0.01, 0.01, "cancelled")
-                return
-            sent += 1
-            yield text[i : i + 7]
-        self._usage = Usage(prompt, prompt, sent, 0.01, 0.02, "stop")
+__all__ = ["FakeKernel", "FakeResult", "ScriptedModel", "step"]
 
 
 class _FinalAnswer(BaseException):
@@ -144,8 +89,3 @@ class FakeKernel:
     def try_execute(self, code: str, *, timeout: float | None = None) -> FakeResult:
         self.tried.append(code)
         return self._run(code, dict(self.namespace))
-
-
-def step(thought: str, code: str) -> str:
-    """A well-formed model step."""
-    return f"Thought: {thought}\n```py\n{code}\n```<end_code>"
