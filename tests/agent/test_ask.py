@@ -197,3 +197,42 @@ def test_interactive_edit_to_nothing_skips(monkeypatch):
     monkeypatch.setattr("rich.prompt.Prompt.ask", lambda *a, **k: "e")
     monkeypatch.setattr("click.edit", lambda text, **k: "   \n")
     assert ask_module.RichRenderer().approve(1, "print(1)").action == "skip"
+
+
+def test_terminal_output_fills_every_wait_with_a_spinner(tmp_path):
+    import io
+    import queue
+
+    from rich.console import Console
+
+    from tui_agent.agent.loop import Agent
+
+    screen = io.StringIO()
+    renderer = ask_module.RichRenderer(console=Console(file=screen, force_terminal=True, width=80))
+    with renderer.waiting("Loading the model..."):
+        pass
+    replies = [step("Compute it.", "print(6 * 7)"), step("Done.", "final_answer(42)")]
+    agent = Agent(ScriptedModel(replies), FakeKernel(), workspace=tmp_path, repo_map="", max_steps=3)
+    code = ask_module._drive(agent, "What is 6*7?", renderer, queue.Queue())
+    shown = screen.getvalue()
+    assert code == 0
+    for wait in ("Loading the model...", "Thinking...", "Running..."):
+        assert wait in shown
+    assert "print(6 * 7)" in shown and "42" in shown and "Answer" in shown
+    assert renderer._live is None  # nothing left spinning after the run
+
+
+def test_piped_output_has_no_spinners(tmp_path):
+    import io
+    import queue
+
+    from rich.console import Console
+
+    from tui_agent.agent.loop import Agent
+
+    screen = io.StringIO()
+    renderer = ask_module.RichRenderer(console=Console(file=screen, force_terminal=False, width=80))
+    agent = Agent(ScriptedModel([step("Done.", "final_answer(1)")]), FakeKernel(), workspace=tmp_path, repo_map="")
+    assert ask_module._drive(agent, "one", renderer, queue.Queue()) == 0
+    shown = screen.getvalue()
+    assert "Thinking" not in shown and "\x1b[" not in shown and "final_answer(1)" in shown

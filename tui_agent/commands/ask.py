@@ -7,6 +7,7 @@ its trajectory written. Exit codes: 0 answered, 1 no answer, 2 usage or model er
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import sys
@@ -70,10 +71,12 @@ def ask(
     from tui_agent.models.base import ModelError
     from tui_agent.models.loader import load_chat_model
 
+    renderer = JsonRenderer() if json_out else RichRenderer()
     try:
-        chat_model = load_chat_model(
-            model or settings.model, n_ctx=settings.n_ctx or None, n_threads=settings.n_threads or None
-        )
+        with renderer.waiting(f"Loading {model or settings.model}..."):
+            chat_model = load_chat_model(
+                model or settings.model, n_ctx=settings.n_ctx or None, n_threads=settings.n_threads or None
+            )
     except ModelError as exc:
         _fail(str(exc))
 
@@ -84,22 +87,22 @@ def ask(
     kernel = Kernel(
         workspace, web=web, timeout=settings.cell_timeout, memory_limit_mb=settings.kernel_memory_mb or None
     )
-    renderer = JsonRenderer() if json_out else RichRenderer()
     prompts: queue.Queue = queue.Queue()
     approver = _QueuedApprover(prompts) if needs_approval else None
-    agent = Agent(
-        chat_model,
-        kernel,
-        workspace=workspace,
-        max_steps=max_steps,
-        sag=sag,
-        temperature=temperature,
-        web=web,
-        approver=approver,
-        read_only=read_only,
-        recorder=TrajectoryRecorder(save) if save else None,
-        cell_timeout=settings.cell_timeout,
-    )
+    with renderer.waiting(f"Mapping the code in {workspace}..."):
+        agent = Agent(
+            chat_model,
+            kernel,
+            workspace=workspace,
+            max_steps=max_steps,
+            sag=sag,
+            temperature=temperature,
+            web=web,
+            approver=approver,
+            read_only=read_only,
+            recorder=TrajectoryRecorder(save) if save else None,
+            cell_timeout=settings.cell_timeout,
+        )
     try:
         code = _drive(agent, task, renderer, prompts)
     finally:
@@ -184,6 +187,9 @@ def _skip() -> Any:
 class JsonRenderer:
     """JSON lines: every event except streamed tokens (their text arrives whole in code_ready), then a result."""
 
+    def waiting(self, text: str) -> contextlib.AbstractContextManager:
+        return contextlib.nullcontext()
+
     def event(self, event: Any) -> None:
         if event.kind != "token":
             print(json.dumps(event.to_dict(), ensure_ascii=False), flush=True)
@@ -210,25 +216,54 @@ class JsonRenderer:
 
 
 class RichRenderer:
-    """Human output: a rule per step, the thought, syntax-highlighted code, the observation, then the answer."""
+    """Human output: a rule per step, the thought, syntax-highlighted code, the observation, then the answer.
 
-    def __init__(self, stderr: bool = False):
+    On a terminal, a spinner fills every wait (loading, reading the prompt, running a cell), so a slow machine
+    never looks stuck; the streamed reply replaces it as soon as the first token arrives.
+    """
+
+    def __init__(self, stderr: bool = False, console: Any = None):
         from rich.console import Console
 
-        self.console = Console(stderr=stderr, highlight=False)
+        self.console = console or Console(stderr=stderr, highlight=False)
         self.err = Console(stderr=True, highlight=False)
         self._live: Any = None
         self._text = ""
         self._usage = ""
+        self._spinning = ""
+
+    def waiting(self, text: str) -> contextlib.AbstractContextManager:
+        """A spinner while something slow happens outside the event stream (a model loading)."""
+        if not self.console.is_terminal:
+            return contextlib.nullcontext()
+        return self.console.status(text, spinner="dots")
+
+    def _spin(self, text: str) -> None:
+        from rich.spinner import Spinner
+
+        if not self.console.is_terminal or (self._live is not None and self._spinning == text):
+            return
+        self._stop_live()
+        self._show(Spinner("dots", text=text, style="cyan"))
+        self._spinning = text
+
+    def _show(self, renderable: Any) -> None:
+        from rich.live import Live
+
+        if self._live is None:
+            self._live = Live(renderable, console=self.console, transient=True, auto_refresh=True)
+            self._live.start(refresh=True)
+        else:
+            self._live.update(renderable)
 
     def _stop_live(self) -> None:
         if self._live is not None:
             self._live.stop()
             self._live = None
         self._text = ""
+        self._spinning = ""
 
     def event(self, event: Any) -> None:
-        from rich.live import Live
         from rich.panel import Panel
         from rich.syntax import Syntax
         from rich.text import Text
@@ -239,15 +274,16 @@ class RichRenderer:
         elif kind == "step_started":
             self._stop_live()
             self.console.rule(Text(f"Step {event.step}", style="bold cyan"), align="left")
+            self._spin("Thinking...")
         elif kind == "token":
             if event.candidate:
+                self._spin(f"Sampling candidate {event.candidate + 1}...")
                 return
-            self._text += event.text
-            if self._live is None and self.console.is_terminal:
-                self._live = Live(console=self.console, transient=True, auto_refresh=True)
-                self._live.start()
-            if self._live is not None:
-                self._live.update(Text(self._text[-2000:], style="dim"))
+            text = self._text + event.text
+            if self.console.is_terminal:
+                self._spinning = ""
+                self._show(Text(text[-2000:], style="dim"))
+            self._text = text
         elif kind == "code_ready":
             self._stop_live()
             if event.thought:
@@ -256,6 +292,9 @@ class RichRenderer:
             if self._usage:
                 self.console.print(Text(self._usage, style="dim"))
                 self._usage = ""
+            self._spin("Running...")
+        elif kind == "approval_needed":
+            self._stop_live()
         elif kind == "observation":
             self._stop_live()
             style = "yellow" if event.parse_failure or event.skipped else "red" if event.error else "green"
@@ -304,6 +343,8 @@ class RichRenderer:
             show_choices=False,
         )
         action = {"r": "run", "s": "skip", "e": "edit", "a": "always"}.get(choice, choice)
+        if action in ("run", "always"):
+            self._spin("Running...")
         if action != "edit":
             return Approval(action)
         try:
