@@ -224,3 +224,17 @@ def test_base_and_instruct_models_are_told_apart(model, qwen05_gguf):
         assert qwen.instruct is True
     finally:
         qwen.close()
+
+
+def test_native_log_lines_go_to_logging_not_to_a_redirected_stderr(gemma_gguf, monkeypatch, caplog):
+    import io
+    import logging
+    import sys
+
+    screen = io.StringIO()  # what a spinner or a TUI puts in place of sys.stderr while drawing
+    monkeypatch.setattr(sys, "stderr", screen)
+    with caplog.at_level(logging.DEBUG, logger="tui_agent.llama"):
+        loaded = LlamaChatModel(gemma_gguf, n_ctx=512)
+    loaded.close()
+    assert screen.getvalue() == ""
+    assert any(r.name == "tui_agent.llama" and r.getMessage() for r in caplog.records)

@@ -9,6 +9,7 @@ many were actually evaluated, so this stays measurable (benchmarks/bench_runtime
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 import time
@@ -271,6 +272,38 @@ def _plain_cpu_buffers() -> None:
     lib._tui_agent_plain = True
 
 
+_LOG_LEVELS = {0: logging.INFO, 1: logging.INFO, 2: logging.WARNING, 3: logging.ERROR, 4: logging.DEBUG}
+_log_callback = None  # kept referenced: llama.cpp holds only a C pointer to it
+
+
+def _route_native_logs() -> None:
+    """Send llama.cpp's log lines to the `tui_agent.llama` logger instead of printing them.
+
+    llama-cpp-python's own callback prints some lines whatever `verbose` says, through `sys.stderr`, which a
+    spinner or a TUI may have redirected onto the screen. Logging keeps them for whoever configures a handler,
+    without drawing over the user's terminal.
+    """
+    global _log_callback
+    if _log_callback is not None:
+        return
+    import llama_cpp
+
+    log = logging.getLogger("tui_agent.llama")
+    log.addHandler(logging.NullHandler())  # no handler configured: silence, not logging's last-resort printing
+    last = [logging.INFO]
+
+    @llama_cpp.llama_log_callback
+    def callback(level: int, text: bytes, user_data) -> None:  # noqa: ANN001 - a C callback's signature
+        if level != 5:  # 5 continues the previous line at its level
+            last[0] = _LOG_LEVELS.get(level, logging.INFO)
+        message = text.decode("utf-8", errors="replace").rstrip()
+        if message:
+            log.log(last[0], message)
+
+    llama_cpp.llama_log_set(callback, None)
+    _log_callback = callback
+
+
 def _counting_llama_class():
     """llama_cpp.Llama that records the size of every eval batch, so usage reports what was really evaluated
     (llama.cpp falls back to a full re-evaluation when it cannot trim the KV cache; this sees that too)."""
@@ -279,6 +312,7 @@ def _counting_llama_class():
         from llama_cpp import Llama
 
         _plain_cpu_buffers()
+        _route_native_logs()
 
         class CountingLlama(Llama):
             def __init__(self, *args, **kwargs):
