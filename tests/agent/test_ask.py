@@ -236,3 +236,10 @@ def test_piped_output_has_no_spinners(tmp_path):
     assert ask_module._drive(agent, "one", renderer, queue.Queue()) == 0
     shown = screen.getvalue()
     assert "Thinking" not in shown and "\x1b[" not in shown and "final_answer(1)" in shown
+
+
+def test_help_teaches_with_examples_and_exit_codes():
+    result = runner.invoke(app, ["ask", "--help"], env={"COLUMNS": "100"})
+    assert result.exit_code == 0
+    for words in ("final_answer", "Examples", 'tui-agent ask "What is 2**100 % 97?"', "Exit codes", "config.toml"):
+        assert words in result.output

@@ -25,9 +25,28 @@ NO_TTY = (
 )
 
 
+ASK_HELP = (
+    "Ask the agent one task; it streams its steps and prints the answer.\n\n"
+    "Each step the model thinks, writes Python and runs it in a Jupyter kernel in the workspace; what the code "
+    'prints comes back to it, until it calls final_answer(...). Unless --yes (or approval = "auto" in '
+    "config.toml), you approve each cell first: run, skip, edit or always. Ctrl-C stops the running cell or "
+    "generation; --save still gets the steps so far."
+)
+ASK_EPILOG = (
+    "[bold]Examples[/bold]\n\n"
+    '  tui-agent ask "What is 2**100 % 97?"\n\n'
+    '  tui-agent ask -y -m qwen2.5-coder-1.5b "Where is the config file read?"\n\n'
+    '  tui-agent ask -y --sag 4 --save runs.jsonl "How many primes below 10**6?"\n\n'
+    '  tui-agent ask -y --json --no-web "Sum the numbers in data.csv" | jq .answer\n\n'
+    "Defaults (model, max steps, SAG, web, approval) come from config.toml in the config directory; "
+    "see tui-agent models list for models. Exit codes: 0 answered, 1 no answer, 2 usage or model error, "
+    "130 interrupted."
+)
+
+
 def register(app: typer.Typer) -> None:
     """Add `ask` to the main app."""
-    app.command("ask", help="Ask the agent one task; it streams its steps and prints the answer.")(ask)
+    app.command("ask", help=ASK_HELP, epilog=ASK_EPILOG)(ask)
 
 
 def ask(
