@@ -113,8 +113,20 @@ def summarise(rows: list[dict]) -> dict:
         "mean_steps": round(statistics.mean(r["steps"] for r in rows), 2) if rows else None,
         "parse_failure_rate": round(sum(r["parse_failures"] for r in rows) / steps, 4) if steps else None,
         "seconds_per_task": round(statistics.mean(r["seconds"] for r in rows), 1) if rows else None,
+        "median_seconds_per_task": round(statistics.median(r["seconds"] for r in rows), 1) if rows else None,
         "answered": sum(r["answer"] is not None for r in rows),
+        "accuracy_95ci": [round(x, 4) for x in wilson_interval(sum(r["correct"] for r in rows), len(rows))],
     }
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% interval for an accuracy measured on n tasks: with 50 tasks, differences of a few points are noise."""
+    if n == 0:
+        return (0.0, 0.0)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
 
 
 def main() -> int:
@@ -138,6 +150,8 @@ def main() -> int:
     from rich.table import Table
 
     console = Console()
+    if not console.is_terminal:
+        console = Console(width=150)  # a log file gets the whole table, not one squeezed to 80 columns
     if not args.data.is_file():
         console.print(f"[red]error:[/] no task file {args.data}")
         return 2
@@ -200,7 +214,8 @@ def main() -> int:
     summary = {}
     table = Table(title=f"Agent on {args.data.name} (first {len(tasks)} tasks, max {args.max_steps} steps)")
     # "tasks" counts what has finished: a stopped run reports what it has, and a rerun continues it.
-    for column in ("config", "tasks", "accuracy", "mean steps", "parse failures / step", "s / task"):
+    columns = ("config", "tasks", "accuracy", "95% interval", "answered", "mean steps", "parse failures / step")
+    for column in (*columns, "s / task (mean)", "s / task (median)"):
         table.add_column(column, justify="left" if column == "config" else "right")
     for model_name, sag in configs:
         key = config_key(model_name, sag)
@@ -212,9 +227,12 @@ def main() -> int:
                 key + (" (baseline)" if sag == 1 else ""),
                 str(stats["tasks"]),
                 f"{stats['accuracy']:.1%}",
+                "{:.0%}-{:.0%}".format(*stats["accuracy_95ci"]),
+                str(stats["answered"]),
                 f"{stats['mean_steps']:.2f}",
                 f"{stats['parse_failure_rate']:.1%}" if stats["parse_failure_rate"] is not None else "-",
                 f"{stats['seconds_per_task']:.1f}",
+                f"{stats['median_seconds_per_task']:.1f}",
             )
     console.print(table)
     args.out.parent.mkdir(parents=True, exist_ok=True)
