@@ -243,3 +243,13 @@ def test_help_teaches_with_examples_and_exit_codes():
     assert result.exit_code == 0
     for words in ("final_answer", "Examples", 'tui-agent ask "What is 2**100 % 97?"', "Exit codes", "config.toml"):
         assert words in result.output
+
+
+def test_ctrl_c_while_loading_exits_130_with_one_line(tmp_path, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("tui_agent.models.loader.load_chat_model", interrupted)
+    result = runner.invoke(app, ["ask", "-y", "What is 2+2?", "--workspace", str(tmp_path)])
+    assert result.exit_code == 130
+    assert "Interrupted before the agent started; nothing ran." in result.output

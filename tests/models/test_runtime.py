@@ -77,6 +77,22 @@ def test_cancel_mid_generation_then_keep_going(model):
     assert list(model.stream_chat(QUESTION, max_tokens=4))  # usable afterwards
 
 
+def test_cancel_during_a_long_prompt_stops_within_a_slice_and_keeps_what_was_read(model):
+    from tui_agent.models.llm import EVAL_SLICE
+
+    long = [{"role": "user", "content": "Summarise: " + "the tide comes in and the tide goes out. " * 45}]
+    model._llm.reset()  # nothing cached: the count below is of this prompt alone
+    cancel = threading.Event()
+    cancel.set()  # already pressed: only the first slice of the prompt is read
+    assert list(model.stream_chat(long, max_tokens=20, cancel=cancel)) == []
+    usage = model.last_usage
+    assert usage.stop_reason == "cancelled" and usage.completion_tokens == 0
+    assert usage.prompt_tokens > 3 * EVAL_SLICE
+    assert model._llm.n_tokens <= EVAL_SLICE + 1  # the rest was never evaluated
+    assert list(model.stream_chat(long, max_tokens=3))
+    assert model.last_usage.prompt_eval_tokens < model.last_usage.prompt_tokens  # the read slice was reused
+
+
 def test_growing_conversation_evaluates_only_new_tokens(model):
     """Each turn appends the model's own reply and an observation; only tokens it has not seen are evaluated."""
     system = "You solve tasks with Python. " * 20
@@ -238,3 +254,31 @@ def test_native_log_lines_go_to_logging_not_to_a_redirected_stderr(gemma_gguf, m
     loaded.close()
     assert screen.getvalue() == ""
     assert any(r.name == "tui_agent.llama" and r.getMessage() for r in caplog.records)
+
+
+def test_ctrl_c_while_the_model_loads_is_raised_once_loading_returns(gemma_gguf):
+    """A Ctrl-C landing inside llama.cpp's log callback would be dropped by ctypes; it must surface after loading."""
+    import logging
+    import signal
+
+    class InterruptOnFirstLine(logging.Handler):
+        sent = False
+
+        def emit(self, record: logging.LogRecord) -> None:
+            if not self.sent:
+                self.sent = True
+                os.kill(os.getpid(), signal.SIGINT)  # delivered while native code is calling back into Python
+
+    log = logging.getLogger("tui_agent.llama")
+    handler = InterruptOnFirstLine()
+    log.addHandler(handler)
+    previous_level = log.level
+    log.setLevel(logging.DEBUG)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            LlamaChatModel(gemma_gguf, n_ctx=512)
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(previous_level)
+    assert handler.sent
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -98,6 +98,8 @@ def ask(
             )
     except ModelError as exc:
         _fail(str(exc))
+    except KeyboardInterrupt:
+        _interrupted_before_start()
 
     from tui_agent.agent.loop import Agent
     from tui_agent.agent.trajectory import TrajectoryRecorder
@@ -108,25 +110,34 @@ def ask(
     )
     prompts: queue.Queue = queue.Queue()
     approver = _QueuedApprover(prompts) if needs_approval else None
-    with renderer.waiting(f"Mapping the code in {workspace}..."):
-        agent = Agent(
-            chat_model,
-            kernel,
-            workspace=workspace,
-            max_steps=max_steps,
-            sag=sag,
-            temperature=temperature,
-            web=web,
-            approver=approver,
-            read_only=read_only,
-            recorder=TrajectoryRecorder(save) if save else None,
-            cell_timeout=settings.cell_timeout,
-        )
+    try:
+        with renderer.waiting(f"Mapping the code in {workspace}..."):
+            agent = Agent(
+                chat_model,
+                kernel,
+                workspace=workspace,
+                max_steps=max_steps,
+                sag=sag,
+                temperature=temperature,
+                web=web,
+                approver=approver,
+                read_only=read_only,
+                recorder=TrajectoryRecorder(save) if save else None,
+                cell_timeout=settings.cell_timeout,
+            )
+    except KeyboardInterrupt:
+        kernel.shutdown()
+        _interrupted_before_start()
     try:
         code = _drive(agent, task, renderer, prompts)
     finally:
         kernel.shutdown()
     raise typer.Exit(code)
+
+
+def _interrupted_before_start() -> None:
+    typer.echo("Interrupted before the agent started; nothing ran.", err=True)
+    raise typer.Exit(EXIT_INTERRUPTED)
 
 
 def _fail(message: str) -> None:

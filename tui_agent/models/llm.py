@@ -50,7 +50,7 @@ class LlamaChatModel:
         self.name = name or self.path.stem
         threads = n_threads or default_threads()
         try:
-            with quiet_stderr():
+            with deferred_interrupt(), quiet_stderr():
                 self._llm = _counting_llama_class()(
                     model_path=str(self.path),
                     n_ctx=n_ctx or DEFAULT_MAX_CTX,
@@ -175,6 +175,7 @@ class LlamaChatModel:
         usage = Usage(prompt_tokens=len(tokens), stop_reason="cancelled")
         self._usage = usage
         llm.eval_sizes.clear()
+        llm.abort = cancel
         start = time.perf_counter()
         first: float | None = None
         reason = "cancelled"  # until llama.cpp says otherwise; also what an abandoned stream ends as
@@ -201,7 +202,10 @@ class LlamaChatModel:
                 if cancel is not None and cancel.is_set() and not choice.get("finish_reason"):
                     reason = "cancelled"
                     break
+        except _PromptCancelled:
+            reason = "cancelled"
         finally:
+            llm.abort = None
             stream.close()
             end = time.perf_counter()
             first = first or end
@@ -231,6 +235,38 @@ class LlamaChatModel:
 
 
 _COUNTING_LLAMA = None
+EVAL_SLICE = 128  # tokens per prompt slice: Ctrl-C waits for at most one (about a second on 2 cores)
+
+
+class _PromptCancelled(Exception):
+    """Raised between prompt slices when the caller cancelled; the tokens evaluated so far stay cached."""
+
+
+@contextlib.contextmanager
+def deferred_interrupt():
+    """Hold a Ctrl-C that arrives while native code runs, and raise it once that code has returned.
+
+    llama.cpp calls back into Python (its log lines) while a model loads; a KeyboardInterrupt raised inside such a
+    ctypes callback is printed and dropped, so the user's Ctrl-C would simply vanish. Only the main thread receives
+    signals, so elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    import signal
+
+    caught: list[int] = []
+    try:
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    except ValueError:  # not allowed here (an embedding interpreter): keep the usual behaviour
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
@@ -317,11 +353,16 @@ def _counting_llama_class():
         class CountingLlama(Llama):
             def __init__(self, *args, **kwargs):
                 self.eval_sizes: list[int] = []
+                self.abort: threading.Event | None = None
                 super().__init__(*args, **kwargs)
 
             def eval(self, tokens):
+                """Evaluate in slices, checking `abort` between them: a long prompt stops within a slice."""
                 self.eval_sizes.append(len(tokens))
-                return super().eval(tokens)
+                for start in range(0, len(tokens), EVAL_SLICE):
+                    if start and self.abort is not None and self.abort.is_set():
+                        raise _PromptCancelled
+                    super().eval(tokens[start : start + EVAL_SLICE])
 
         _COUNTING_LLAMA = CountingLlama
     return _COUNTING_LLAMA
