@@ -129,6 +129,8 @@ def test_interrupted_pull_leaves_no_partial_file(hub_env, tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # as from a terminal, even when these tests run in the background (which makes SIGINT ignored)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 60
     while not any(r[0] == "GET" and r[1].endswith(".gguf") for r in hub_env.requests):

@@ -274,11 +274,13 @@ def test_ctrl_c_while_the_model_loads_is_raised_once_loading_returns(gemma_gguf)
     log.addHandler(handler)
     previous_level = log.level
     log.setLevel(logging.DEBUG)
+    outer = signal.signal(signal.SIGINT, signal.default_int_handler)  # Python's own, even in a background job
     try:
         with pytest.raises(KeyboardInterrupt):
             LlamaChatModel(gemma_gguf, n_ctx=512)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back after loading
     finally:
+        signal.signal(signal.SIGINT, outer)
         log.removeHandler(handler)
         log.setLevel(previous_level)
     assert handler.sent
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
