@@ -111,24 +111,23 @@ def ask(
     prompts: queue.Queue = queue.Queue()
     approver = _QueuedApprover(prompts) if needs_approval else None
     try:
-        with renderer.waiting(f"Mapping the code in {workspace}..."):
-            agent = Agent(
-                chat_model,
-                kernel,
-                workspace=workspace,
-                max_steps=max_steps,
-                sag=sag,
-                temperature=temperature,
-                web=web,
-                approver=approver,
-                read_only=read_only,
-                recorder=TrajectoryRecorder(save) if save else None,
-                cell_timeout=settings.cell_timeout,
-            )
-    except KeyboardInterrupt:
-        kernel.shutdown()
-        _interrupted_before_start()
-    try:
+        try:
+            with renderer.waiting(f"Mapping the code in {workspace}..."):
+                agent = Agent(
+                    chat_model,
+                    kernel,
+                    workspace=workspace,
+                    max_steps=max_steps,
+                    sag=sag,
+                    temperature=temperature,
+                    web=web,
+                    approver=approver,
+                    read_only=read_only,
+                    recorder=TrajectoryRecorder(save) if save else None,
+                    cell_timeout=settings.cell_timeout,
+                )
+        except KeyboardInterrupt:
+            _interrupted_before_start()
         code = _drive(agent, task, renderer, prompts)
     finally:
         kernel.shutdown()

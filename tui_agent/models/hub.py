@@ -171,13 +171,13 @@ def remove(spec: ModelSpec) -> list[Path]:
             path.unlink()
             removed.append(path)
         return removed
-    storage = hf_cache_dir() / f"models--{spec.repo.replace('/', '--')}"
-    ref = storage / "refs" / spec.revision
-    commit = ref.read_text().strip() if ref.is_file() else spec.revision
+    from huggingface_hub import try_to_load_from_cache
+
     for name in spec.files:
-        link = storage / "snapshots" / commit / name  # the hub cache's documented layout
-        if not link.is_symlink() and not link.exists():
+        hit = try_to_load_from_cache(spec.repo, name, cache_dir=str(hf_cache_dir()), revision=spec.revision)
+        if not isinstance(hit, str):
             continue
+        link = Path(hit)
         blob = link.resolve()
         for path in (blob, link):
             if path.exists() or path.is_symlink():

@@ -255,10 +255,10 @@ def deferred_interrupt():
         return
     import signal
 
-    caught: list[int] = []
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # a background job: Ctrl-C is not ours to take
         yield
         return
+    caught: list[int] = []
     try:
         previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
     except ValueError:  # not allowed here (an embedding interpreter): keep the usual behaviour

@@ -182,8 +182,6 @@ def run_forked(shell, code: str, timeout: float, final_exc: type[BaseException] 
     elif not raw:
         out["error"] = f"ProcessError: {_describe_status(status)}"
     if problems:
-        out["error"] = (
-            (out.get("error") or "") + "\nFiles the trial changed could not all be restored: " + "; ".join(problems)
-        )
-        out["error"] = out["error"].lstrip()
+        note = "Files the trial changed could not all be restored: " + "; ".join(problems)
+        out["error"] = f"{out['error']}\n{note}" if out.get("error") else note
     return out

@@ -23,6 +23,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
+from typing import TextIO
 
 MAX_BACKUP_BYTES = 64 * 1024 * 1024
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
@@ -66,6 +67,7 @@ class Journal:
         self._whole: set[str] = set()  # trees kept (or noted absent) as a whole: nothing under them needs a copy
         self._count = 0
         self._busy = threading.local()
+        self._manifest: TextIO | None = None
 
     @property
     def manifest(self) -> str:
@@ -102,7 +104,7 @@ class Journal:
                 raise TrialRefused("a trial run cannot take back changes to paths relative to a directory descriptor")
             text = os.path.join(base, text)
         absolute = os.path.abspath(text)
-        if absolute.startswith(UNTRACKED_PREFIXES) or absolute == os.devnull:
+        if absolute.startswith(UNTRACKED_PREFIXES):
             return None
         if absolute == self.directory or absolute.startswith(self.directory + os.sep):
             return None
@@ -110,18 +112,13 @@ class Journal:
 
     def _covered(self, path: str) -> bool:
         """Inside a tree already kept whole: its rollback, replayed after newer entries, restores this path too."""
-        parent = os.path.dirname(path)
-        while parent and parent not in self._whole:
-            if parent == os.path.dirname(parent):
-                return False
-            parent = os.path.dirname(parent)
-        return bool(parent)
+        return any(str(parent) in self._whole for parent in Path(path).parents)
 
     def _append(self, entry: dict) -> None:
-        with open(self.manifest, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(entry) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+        """One line per change, written through before the change happens (a killed fork's lines survive it)."""
+        if self._manifest is None:
+            self._manifest = open(self.manifest, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 - lives with the fork
+        self._manifest.write(json.dumps(entry) + "\n")
 
     def preserve(self, path: str | None) -> None:
         """Before `path` changes: copy what is there now, or note that nothing is."""
@@ -230,29 +227,15 @@ def _on_open(journal: Journal, path, mode, flags, *rest) -> None:
         journal.preserve(journal._path(path))
 
 
-def _on_remove(journal: Journal, path, dir_fd=None, *rest) -> None:
-    journal.preserve(journal._path(path, dir_fd))
+def _paths_at(*positions: tuple[int, int | None]):
+    """A handler for an event whose arguments hold paths: (index of the path, index of its dir_fd or None)."""
 
+    def handler(journal: Journal, *args) -> None:
+        for path_at, fd_at in positions:
+            dir_fd = args[fd_at] if fd_at is not None and fd_at < len(args) else None
+            journal.preserve(journal._path(args[path_at], dir_fd))
 
-def _on_rename(journal: Journal, src, dst, src_dir_fd=None, dst_dir_fd=None, *rest) -> None:
-    journal.preserve(journal._path(src, src_dir_fd))
-    journal.preserve(journal._path(dst, dst_dir_fd))
-
-
-def _on_link(journal: Journal, src, dst, src_dir_fd=None, dst_dir_fd=None, *rest) -> None:
-    journal.preserve(journal._path(dst, dst_dir_fd))
-
-
-def _on_symlink(journal: Journal, src, dst, dir_fd=None, *rest) -> None:
-    journal.preserve(journal._path(dst, dir_fd))
-
-
-def _on_truncate(journal: Journal, path, *rest) -> None:
-    journal.preserve(journal._path(path))
-
-
-def _on_rmtree(journal: Journal, path, dir_fd=None, *rest) -> None:
-    journal.preserve(journal._path(path, dir_fd))
+    return handler
 
 
 def _on_mkdir(journal: Journal, path, mode=None, dir_fd=None, *rest) -> None:
@@ -275,16 +258,17 @@ def _on_sqlite(journal: Journal, database, *rest) -> None:
         journal.preserve(path + suffix)
 
 
+# Argument layouts are those of Python's audit events table (docs: "Audit events table").
 _HANDLERS = {
     "open": _on_open,
-    "os.remove": _on_remove,
-    "os.rmdir": _on_remove,
+    "os.remove": _paths_at((0, 1)),
+    "os.rmdir": _paths_at((0, 1)),
+    "shutil.rmtree": _paths_at((0, 1)),
+    "os.rename": _paths_at((0, 2), (1, 3)),
+    "os.link": _paths_at((1, 3)),
+    "os.symlink": _paths_at((1, 2)),
+    "os.truncate": _paths_at((0, None)),
     "os.mkdir": _on_mkdir,
-    "os.rename": _on_rename,
-    "os.link": _on_link,
-    "os.symlink": _on_symlink,
-    "os.truncate": _on_truncate,
     "os.chmod": _on_chmod,
-    "shutil.rmtree": _on_rmtree,
     "sqlite3.connect": _on_sqlite,
 }
