@@ -1,11 +1,14 @@
 """The CodeAct loop: the model writes a thought and code, the kernel runs it, the output comes back, until
 ``final_answer``. It knows nothing about screens or files; it yields typed events (see ``events``).
 
-One ``Agent`` is one session: the conversation and the kernel's state persist across ``run`` calls.
+One ``Agent`` is one session: the conversation and the kernel's state persist across ``run`` calls. The agent keeps
+two copies of the conversation: ``messages``, fitted to the context window, is what the model is shown; the
+``transcript`` keeps every turn whole, as produced, and is what a trajectory records (a student learns from it).
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Iterator
@@ -35,7 +38,9 @@ from tui_agent.agent.prompt import (
     STEP_PREFIX,
     build_system_prompt,
     observation_message,
+    prompt_version,
     task_message,
+    tool_names,
     workspace_repo_map,
 )
 from tui_agent.agent.sag import Candidate, choose_by_code, choose_by_output, trial_run
@@ -106,6 +111,8 @@ class Agent:
         repo_map = workspace_repo_map(self.workspace) if repo_map is None else repo_map
         self.system_prompt = build_system_prompt(web=web, repo_map=repo_map)
         self.messages: list[Message] = []
+        self.transcript: list[Message] = []
+        self.last_record: RunRecord | None = None
         self._counter = TokenCounter(model.count_tokens)
         self.reset()
 
@@ -114,6 +121,44 @@ class Agent:
     def reset(self) -> None:
         """Forget the conversation (the kernel and its variables stay)."""
         self.messages = [{"role": "system", "content": self.system_prompt}]
+        self.transcript = [{"role": "system", "content": self.system_prompt}]
+
+    def restore(self, messages: list[Message]) -> None:
+        """Continue a saved conversation (its system prompt is replaced by this agent's own)."""
+        turns = [dict(m) for m in messages if m.get("role") != "system"]
+        self.messages = [{"role": "system", "content": self.system_prompt}, *turns]  # type: ignore[list-item]
+        self.transcript = [{"role": "system", "content": self.system_prompt}, *[dict(m) for m in turns]]  # type: ignore[list-item]
+
+    def settings(self) -> dict[str, Any]:
+        """Everything needed to reproduce a run: model file and hash, chat format, prompt, sampling, limits, tools."""
+        describe = getattr(self.model, "describe", None)
+        model = describe() if callable(describe) else {"name": self.model.name}
+        return {
+            **model,
+            "prompt_version": prompt_version(),
+            "system_prompt_sha256": hashlib.sha256(self.system_prompt.encode("utf-8")).hexdigest(),
+            "seed": self.seed,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "max_steps": self.max_steps,
+            "sag": self.sag,
+            "sag_temperature": SAG_TEMPERATURE if self.sag > 1 else None,
+            "step_prefix": self.step_prefix,
+            "web": self.web,
+            "tools": tool_names(self.web),
+            "read_only": self.read_only,
+            "cell_timeout": self.cell_timeout,
+        }
+
+    def _push(self, role: str, content: str) -> None:
+        """Add a turn to both the model's view and the transcript."""
+        self.messages.append({"role": role, "content": content})
+        self.transcript.append({"role": role, "content": content})
+
+    def _extend_last(self, text: str) -> None:
+        """Append to the last (user) turn in both copies: consecutive user turns are merged, never stacked."""
+        self.messages[-1]["content"] += text
+        self.transcript[-1]["content"] += text
 
     def context_used(self) -> int:
         """Tokens the current conversation takes in the context window."""
@@ -121,30 +166,41 @@ class Agent:
 
     # -- the loop ----------------------------------------------------------------------------------------------
 
-    def run(self, task: str, *, cancel: threading.Event | None = None) -> Iterator[Event]:
-        """Work on ``task`` until a final answer, the step limit, an error or ``cancel``; ends with RunFinished."""
+    def run(
+        self,
+        task: str,
+        *,
+        cancel: threading.Event | None = None,
+        first_thought: str | None = None,
+        task_id: str = "",
+        reference: dict[str, Any] | None = None,
+    ) -> Iterator[Event]:
+        """Work on ``task`` until a final answer, the step limit, an error or ``cancel``; ends with RunFinished.
+
+        ``first_thought`` starts the first step's turn for the model (the teacher's first-thought prefix);
+        ``task_id`` and ``reference`` (a task set's answer) are kept in the trajectory for filtering and scoring.
+        """
         cancel = cancel or threading.Event()
         started = time.monotonic()
         record = RunRecord(
             task=task,
             model=self.model.name,
+            task_id=task_id,
+            reference=dict(reference or {}),
             started_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            settings={
-                "max_steps": self.max_steps,
-                "sag": self.sag,
-                "temperature": self.temperature,
-                "web": self.web,
-                "read_only": self.read_only,
-            },
+            settings=self.settings(),
             stop_reason="cancelled",  # until the run says otherwise (a consumer may stop iterating early)
         )
+        if first_thought:
+            record.settings["first_thought"] = first_thought
+        self.last_record = record
         finished: RunFinished | None = None
         try:
             yield RunStarted(task=task, model=self.model.name)
             if self.messages[-1]["role"] == "user":  # the last run ended on an observation: keep turns alternating
-                self.messages[-1]["content"] += "\n\n" + task_message(task)
+                self._extend_last("\n\n" + task_message(task))
             else:
-                self.messages.append({"role": "user", "content": task_message(task)})
+                self._push("user", task_message(task))
             task_index = len(self.messages) - 1
             stop_reason = "max_steps"
             try:
@@ -152,7 +208,8 @@ class Agent:
                     self._ensure_kernel()
                 for step in range(1, self.max_steps + 2):
                     forced = step > self.max_steps
-                    task_index = yield from self._step(step, record, cancel, task_index, forced=forced)
+                    opening = _first_thought_prefix(first_thought) if step == 1 and first_thought else None
+                    task_index = yield from self._step(step, record, cancel, task_index, forced=forced, opening=opening)
                     if record.final_answer is not None:
                         stop_reason = "answered"
                         break
@@ -177,7 +234,7 @@ class Agent:
             )
         finally:
             record.seconds = record.seconds or round(time.monotonic() - started, 3)
-            record.messages = [dict(m) for m in self.messages]
+            record.messages = [dict(m) for m in self.transcript]
             if self.recorder is not None:
                 self.recorder.write(record)
         yield finished
@@ -187,16 +244,22 @@ class Agent:
             self.kernel.start()
 
     def _step(
-        self, step: int, record: RunRecord, cancel: threading.Event, task_index: int, *, forced: bool
+        self,
+        step: int,
+        record: RunRecord,
+        cancel: threading.Event,
+        task_index: int,
+        *,
+        forced: bool,
+        opening: str | None = None,
     ) -> Iterator[Event]:
         """One step: generate (N candidates with SAG), parse, approve, execute, observe. Returns the task index."""
         yield StepStarted(step=step)
         if forced:
-            last = self.messages[-1]
-            if last["role"] == "user":
-                last["content"] = f"{last['content']}\n\n{FORCED_FINAL}"
+            if self.messages[-1]["role"] == "user":
+                self._extend_last(f"\n\n{FORCED_FINAL}")
             else:
-                self.messages.append({"role": "user", "content": FORCED_FINAL})
+                self._push("user", FORCED_FINAL)
         task_index = self._fit(task_index)
         rec = StepRecord(step=step, forced_final=forced)
         record.steps.append(rec)
@@ -205,7 +268,7 @@ class Agent:
         n = self.sag
         for i in range(n):
             temperature = self.temperature if n == 1 else max(self.temperature, SAG_TEMPERATURE)
-            prefix = FORCED_PREFIX if forced else self.step_prefix
+            prefix = FORCED_PREFIX if forced else opening or self.step_prefix
             raw, usage = yield from self._generate(step, temperature, self.seed + i, cancel, candidate=i, prefix=prefix)
             candidates.append(Candidate(i, raw, parse_step(raw), usage))
             rec.prompt_tokens += usage.prompt_tokens
@@ -230,13 +293,13 @@ class Agent:
         if not parsed.ok:
             rec.parse_failure = True
             rec.observation = CORRECTIVE
-            self.messages.append({"role": "assistant", "content": winner.raw.strip() or "(empty answer)"})
-            self.messages.append({"role": "user", "content": observation_message(CORRECTIVE)})
+            self._push("assistant", winner.raw.strip() or "(empty answer)")
+            self._push("user", observation_message(CORRECTIVE))
             yield Observation(step=step, text=CORRECTIVE, parse_failure=True)
             return task_index
 
         code = parsed.code or ""
-        self.messages.append({"role": "assistant", "content": _history_text(winner.raw, parsed.how, parsed, code)})
+        self._push("assistant", _history_text(winner.raw, parsed.how, parsed, code))
         yield CodeReady(step=step, thought=parsed.thought, code=code)
 
         if self.read_only:
@@ -261,7 +324,7 @@ class Agent:
                 if decision.code.strip() != code.strip():
                     code = decision.code.strip()
                     rec.code, rec.edited = code, True
-                    self.messages[-1]["content"] = format_step(parsed.thought, code)
+                    self.messages[-1]["content"] = self.transcript[-1]["content"] = format_step(parsed.thought, code)
                     yield CodeReady(step=step, thought=parsed.thought, code=code)
             elif decision.action == "always":
                 self.approver = None
@@ -299,7 +362,7 @@ class Agent:
         images: tuple[str, ...] = (),
     ) -> Iterator[Event]:
         rec.observation = text
-        self.messages.append({"role": "user", "content": observation_message(text)})
+        self._push("user", observation_message(text))
         yield Observation(step=step, text=text, error=error, skipped=skipped, images=images)
 
     def _fit(self, task_index: int) -> int:
@@ -373,6 +436,12 @@ class Agent:
         finally:
             done.set()
             watcher.join()
+
+
+def _first_thought_prefix(thought: str) -> str:
+    """The opening of the first step built from a first thought: the model continues the sentence it starts."""
+    text = thought.strip()
+    return text if text.startswith(STEP_PREFIX) else f"{STEP_PREFIX} {text}"
 
 
 def _join_prefix(prefix: str, continuation: str) -> str:

@@ -6,6 +6,7 @@ the student all see the same text; an example is only shown when every tool it u
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from functools import lru_cache
@@ -65,6 +66,19 @@ def render_example(example: dict) -> str:
 
 def _defined(tools: str) -> set[str]:
     return set(re.findall(r"def\s+(\w+)\s*\(", tools)) | set(re.findall(r"^(\w+)\(", tools, re.MULTILINE))
+
+
+def prompt_version() -> str:
+    """A short hash of the prompt's data files (instructions and examples): which prompt a trajectory was made with."""
+    digest = hashlib.sha256()
+    for name in ("system.md", "examples.jsonl"):
+        digest.update(_read(name).encode("utf-8"))
+    return digest.hexdigest()[:16]
+
+
+def tool_names(web: bool) -> list[str]:
+    """The names of the tools the kernel offers the model."""
+    return sorted(_defined(tool_docs(web)) - {"print"})
 
 
 def tool_docs(web: bool) -> str:

@@ -1,8 +1,10 @@
 """Trajectories: one JSON line per agent run, the format ``training`` reads to filter and fine-tune on.
 
-A line holds the task, the model, every step (the model's raw text, thought, code, observation, error, parse
-failure, token counts and timings), the final answer, why the run stopped, and ``messages``: the conversation exactly
-as the model saw it (system prompt first), which is what a student is trained on.
+A line holds the task (and, for task sets, its id and reference answer), the model, every step (the model's raw
+text, thought, code, observation, error, parse failure, token counts and timings), the final answer, why the run
+stopped, ``settings``: everything needed to reproduce the run (model file and sha256, chat format, prompt hash,
+seed, sampling, limits, tools), and ``messages``: the conversation as the model produced it, system prompt first,
+never the copy shortened to fit the context window. The messages are what a student is trained on.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class TrajectoryError(Exception):
@@ -45,6 +47,8 @@ class StepRecord:
 class RunRecord:
     task: str
     model: str
+    task_id: str = ""
+    reference: dict[str, Any] = field(default_factory=dict)  # the task set's answer and how to check it
     started_at: str = ""
     steps: list[StepRecord] = field(default_factory=list)
     final_answer: str | None = None

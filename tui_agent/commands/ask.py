@@ -62,14 +62,13 @@ def ask(
     temperature: float | None = typer.Option(None, "--temperature", help="Sampling temperature (0: greedy)."),
 ) -> None:
     from tui_agent.config import ConfigError, Settings
+    from tui_agent.session import with_overrides
 
     try:
-        settings = Settings.load()
+        settings = with_overrides(Settings.load(), max_steps=max_steps, sag=sag, temperature=temperature)
     except ConfigError as exc:
         _fail(str(exc))
-    max_steps = settings.max_steps if max_steps is None else max_steps
-    sag = settings.sag if sag is None else sag
-    temperature = settings.temperature if temperature is None else temperature
+    max_steps, sag, temperature = settings.max_steps, settings.sag, settings.temperature
     workspace = (workspace or Path.cwd()).expanduser()
     if not task.strip():
         _fail('the task is empty; say what the agent should do, e.g. tui-agent ask "What is 2**100 % 97?"')
@@ -85,46 +84,36 @@ def ask(
     needs_approval = not yes and settings.approval == "ask"
     if needs_approval and not sys.stdin.isatty():
         _fail(NO_TTY)
-    web = settings.web and not no_web
+    settings = with_overrides(settings, web=settings.web and not no_web)
 
     from tui_agent.models.base import ModelError
-    from tui_agent.models.loader import load_chat_model
+    from tui_agent.session import load_model, make_agent, make_kernel
 
     renderer = JsonRenderer() if json_out else RichRenderer()
     try:
         with renderer.waiting(f"Loading {model or settings.model}..."):
-            chat_model = load_chat_model(
-                model or settings.model, n_ctx=settings.n_ctx or None, n_threads=settings.n_threads or None
-            )
+            chat_model = load_model(model, settings)
     except ModelError as exc:
         _fail(str(exc))
     except KeyboardInterrupt:
         _interrupted_before_start()
 
-    from tui_agent.agent.loop import Agent
     from tui_agent.agent.trajectory import TrajectoryRecorder
-    from tui_agent.tools.kernel import Kernel
 
-    kernel = Kernel(
-        workspace, web=web, timeout=settings.cell_timeout, memory_limit_mb=settings.kernel_memory_mb or None
-    )
+    kernel = make_kernel(workspace, settings, start=False)
     prompts: queue.Queue = queue.Queue()
     approver = _QueuedApprover(prompts) if needs_approval else None
     try:
         try:
             with renderer.waiting(f"Mapping the code in {workspace}..."):
-                agent = Agent(
+                agent = make_agent(
                     chat_model,
                     kernel,
-                    workspace=workspace,
-                    max_steps=max_steps,
-                    sag=sag,
-                    temperature=temperature,
-                    web=web,
+                    workspace,
+                    settings,
                     approver=approver,
                     read_only=read_only,
                     recorder=TrajectoryRecorder(save) if save else None,
-                    cell_timeout=settings.cell_timeout,
                 )
         except KeyboardInterrupt:
             _interrupted_before_start()
@@ -159,14 +148,14 @@ class _QueuedApprover:
 def _drive(agent: Any, task: str, renderer: Any, prompts: queue.Queue) -> int:
     """Run the agent in a worker thread, render its events here, and turn Ctrl-C into a clean cancel."""
     from tui_agent.agent.events import AgentError, RunFinished
+    from tui_agent.session import run_episode
 
     cancel = threading.Event()
     started = time.monotonic()
 
     def work() -> None:
         try:
-            for event in agent.run(task, cancel=cancel):
-                prompts.put(("event", event))
+            run_episode(agent, task, cancel=cancel, on_event=lambda event: prompts.put(("event", event)), fresh=False)
         except Exception as exc:  # the loop reports its own errors; this is a last resort, still one line
             prompts.put(("event", AgentError(message=f"{type(exc).__name__}: {exc}")))
             prompts.put(("event", RunFinished(answer=None, steps=0, stop_reason="error")))

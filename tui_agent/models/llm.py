@@ -45,9 +45,12 @@ class LlamaChatModel:
         n_ctx: int | None = None,
         n_threads: int | None = None,
         lora_path: str | None = None,
+        sha256: str | None = None,
     ):
         self.path = Path(path)
         self.name = name or self.path.stem
+        self.lora_path = lora_path
+        self._sha256 = sha256
         threads = n_threads or default_threads()
         try:
             with deferred_interrupt(), quiet_stderr():
@@ -75,6 +78,21 @@ class LlamaChatModel:
         self._usage = Usage()
         self._grammars: dict[str, object] = {}
         self._active: Iterator[str] | None = None
+
+    def describe(self) -> dict[str, object]:
+        """What a trajectory records about the model: exact files (with sha256), format and context size."""
+        from tui_agent.models.fingerprint import file_sha256
+
+        return {
+            "model_name": self.name,
+            "model_file": str(self.path),
+            "model_sha256": file_sha256(self.path, known=self._sha256),
+            "lora_file": self.lora_path,
+            "lora_sha256": file_sha256(Path(self.lora_path)) if self.lora_path else None,
+            "chat_format": self.chat_format.name,
+            "architecture": self.architecture,
+            "n_ctx": self.context_length,
+        }
 
     @property
     def architecture(self) -> str:

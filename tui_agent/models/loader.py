@@ -48,8 +48,11 @@ def load_chat_model(
     n_ctx: int | None = None,
     n_threads: int | None = None,
     lora_path: str | None = None,
+    no_lora: bool = False,
 ) -> LlamaChatModel:
-    """Load a registry model or a local .gguf file, ready to chat. All failures are ModelError (one line)."""
+    """Load a registry model or a local .gguf file, ready to chat. All failures are ModelError (one line).
+
+    ``no_lora`` loads a registry model without the adapter its entry names (to compare base and adapted)."""
     if lora_path:
         lora = Path(lora_path).expanduser()
         if not lora.is_file():
@@ -68,7 +71,7 @@ def load_chat_model(
         raise ModelError(f"No such model file: {Path(name_or_path).expanduser()}")
     spec = registry.get(name_or_path)
     path = resolve_model_file(spec)
-    if lora_path is None and spec.lora:
+    if lora_path is None and spec.lora and not no_lora:
         lora_path = spec.lora
         if not Path(lora_path).is_file():
             raise ModelError(f"Model {spec.name}: its LoRA adapter {lora_path} does not exist.")
@@ -79,4 +82,5 @@ def load_chat_model(
         n_ctx=n_ctx or min(spec.context_length, DEFAULT_MAX_CTX),
         n_threads=n_threads or None,
         lora_path=lora_path,
+        sha256=spec.sha256,
     )

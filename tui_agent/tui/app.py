@@ -522,10 +522,9 @@ class AgentApp(App):
 
 def restore_messages(agent: Any, messages: list[dict[str, str]]) -> None:
     """Put a saved conversation into the agent, keeping the agent's own current system prompt."""
-    current = list(agent.messages)
-    system = [m for m in current[:1] if m.get("role") == "system"]
-    restored = system + [dict(m) for m in messages if m.get("role") != "system"]
-    if isinstance(agent.messages, list):
-        agent.messages[:] = restored
-    else:
-        agent.messages = restored
+    restore = getattr(agent, "restore", None)
+    if callable(restore):
+        restore(messages)
+        return
+    system = [m for m in list(agent.messages)[:1] if m.get("role") == "system"]
+    agent.messages = system + [dict(m) for m in messages if m.get("role") != "system"]

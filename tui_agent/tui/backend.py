@@ -1,4 +1,5 @@
-"""How the interactive session gets its model, kernel, agent, model list and index refresh.
+"""How the interactive session gets its model, kernel, agent (from ``tui_agent.session``, like every other
+consumer), model list and index refresh.
 
 The app only talks to a Backend, so tests can swap one part (a scripted model) and keep the real others (the
 Jupyter kernel, the agent loop). Every heavy import happens inside these functions, in the app's worker threads.
@@ -11,47 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tui_agent import session
 from tui_agent.config import Settings
-
-
-def _load_model(name: str, settings: Settings) -> Any:
-    from tui_agent.models.loader import load_chat_model
-
-    kwargs: dict[str, Any] = {}
-    if settings.n_ctx:
-        kwargs["n_ctx"] = settings.n_ctx
-    if settings.n_threads:
-        kwargs["n_threads"] = settings.n_threads
-    try:
-        return load_chat_model(name, **kwargs)
-    except TypeError:
-        return load_chat_model(name)
-
-
-def _make_kernel(workspace: Path, settings: Settings) -> Any:
-    from tui_agent.tools.kernel import Kernel
-
-    kernel = Kernel(
-        workspace, web=settings.web, timeout=settings.cell_timeout, memory_limit_mb=settings.kernel_memory_mb
-    )
-    kernel.start()
-    return kernel
-
-
-def _make_agent(model: Any, kernel: Any, workspace: Path, settings: Settings, **kwargs: Any) -> Any:
-    from tui_agent.agent.loop import Agent
-
-    return Agent(
-        model,
-        kernel,
-        workspace=workspace,
-        max_steps=settings.max_steps,
-        sag=settings.sag,
-        temperature=settings.temperature,
-        web=settings.web,
-        cell_timeout=settings.cell_timeout,
-        **kwargs,
-    )
 
 
 def _model_names() -> Sequence[str]:
@@ -78,9 +40,9 @@ def _refresh_index(workspace: Path) -> str:
 class Backend:
     """The session's parts, each a plain callable (the real ones by default)."""
 
-    load_model: Callable[[str, Settings], Any] = _load_model
-    make_kernel: Callable[[Path, Settings], Any] = _make_kernel
-    make_agent: Callable[..., Any] = _make_agent
+    load_model: Callable[[str, Settings], Any] = session.load_model
+    make_kernel: Callable[[Path, Settings], Any] = session.make_kernel
+    make_agent: Callable[..., Any] = session.make_agent
     model_names: Callable[[], Sequence[str]] = _model_names
     refresh_index: Callable[[Path], str] = _refresh_index
 
