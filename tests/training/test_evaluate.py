@@ -1,0 +1,96 @@
+"""`eval`: side-by-side summaries, resumable, never mixing code versions; one real-model run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.scripted import ScriptedModel, step
+from training.evaluate import EvalError, ModelRef, build_report, evaluate, render_table, wilson_interval
+from training.generate import GenerateOptions
+from training.tasks import Task
+
+
+def tasks(n: int) -> list[Task]:
+    return [
+        Task(id=f"t{i}", question=f"What is {i} * 2?", answer=str(i * 2), kind="number", source="toy") for i in range(n)
+    ]
+
+
+class Doubler(ScriptedModel):
+    """Answers 2*i for the task 'What is i * 2?', or always 0 when ``wrong``."""
+
+    def __init__(self, wrong: bool = False):
+        super().__init__([])
+        self.wrong = wrong
+        self.name = "wrong" if wrong else "doubler"
+
+    def stream_chat(self, messages, **kwargs):
+        task = next(m["content"] for m in messages if m["content"].startswith("Task:"))
+        number = int(task.split()[3])
+        self.replies = [step("double it", f"final_answer({0 if self.wrong else number * 2})")]
+        return super().stream_chat(messages, **kwargs)
+
+
+def loader(ref: ModelRef, n_ctx: int):
+    return Doubler(wrong=ref.base == "wrong")
+
+
+def test_model_refs():
+    assert ModelRef.parse("gemma3-270m") == ModelRef("gemma3-270m")
+    assert ModelRef.parse("gemma3-270m+out/a.gguf").label == "gemma3-270m+a"
+    assert ModelRef.parse("gemma3-270m+none").no_adapter
+    assert ModelRef.parse("/m/qwen.gguf").label == "qwen"
+    with pytest.raises(EvalError):
+        ModelRef.parse("+a.gguf")
+
+
+def test_wilson_interval():
+    low, high = wilson_interval(5, 10)
+    assert low < 0.5 < high and 0.2 < low and high < 0.8
+    assert wilson_interval(0, 0) == (0.0, 0.0)
+
+
+def test_side_by_side_report_and_resume(tmp_path):
+    report = evaluate(["good", "wrong"], tasks(4), tmp_path, options=GenerateOptions(max_steps=2), load=loader, chunk=2)
+    rows = report["configs"]
+    assert rows["good-sag1"]["accuracy"] == 1.0 and rows["wrong-sag1"]["accuracy"] == 0.25  # 0 * 2 == 0
+    assert rows["good-sag1"]["mean_steps"] == 1.0 and rows["good-sag1"]["parse_failures_per_step"] == 0.0
+    assert json.loads((tmp_path / "report.json").read_text())["configs"]["good-sag1"]["tasks"] == 4
+    lines = (tmp_path / "good-sag1.jsonl").read_text().splitlines()
+    stamped = json.loads(lines[0])["settings"]
+    assert stamped["code_version"] == report["code_version"] and stamped["commit"]
+    again = evaluate(["good"], tasks(4), tmp_path, options=GenerateOptions(max_steps=2), load=loader)
+    assert len((tmp_path / "good-sag1.jsonl").read_text().splitlines()) == 4  # resumed: nothing run twice
+    assert again["configs"]["good-sag1"]["accuracy"] == 1.0
+    assert render_table(again).row_count == 1
+
+
+def test_rows_of_another_code_version_are_never_averaged(tmp_path):
+    evaluate(["good"], tasks(2), tmp_path, load=loader)
+    path = tmp_path / "good-sag1.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    rows[0]["settings"]["code_version"] = "older"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    report = build_report(tmp_path, ["good-sag1"], {"t0", "t1"}, rows[1]["settings"]["code_version"])
+    assert report["configs"]["good-sag1"]["tasks"] == 1
+    assert report["configs"]["good-sag1"]["older_code_versions_left_out"] == 1
+    rerun = evaluate(["good"], tasks(2), tmp_path, load=loader)  # the old row's task is run again
+    assert rerun["configs"]["good-sag1"]["tasks"] == 2
+
+
+def test_bad_input(tmp_path):
+    with pytest.raises(EvalError, match="empty"):
+        evaluate(["good"], [], tmp_path, load=loader)
+    with pytest.raises(EvalError, match="No such model file"):
+        evaluate([str(tmp_path / "missing.gguf")], tasks(1), tmp_path)
+
+
+@pytest.mark.slow
+def test_real_model_evaluation(tmp_path, gemma_gguf):
+    report = evaluate(
+        [str(gemma_gguf)], tasks(1), tmp_path, options=GenerateOptions(max_steps=1, max_tokens=48), n_ctx=2048
+    )
+    row = report["configs"][f"{gemma_gguf.stem}-sag1"]
+    assert row["tasks"] == 1 and row["mean_steps"] >= 1 and row["tokens_per_task"] > 100

@@ -1,0 +1,72 @@
+"""Teachers over a real OpenAI-compatible server (llama-cpp-python's) and the first-thought prefix."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from training.teacher import OpenAIChatModel, TeacherError, first_paragraph, first_thought, open_teacher
+
+from .server import free_port, llama_server
+
+
+@pytest.fixture(scope="module")
+def gemma_server(gemma_gguf):
+    with llama_server(gemma_gguf, alias="gemma") as url:
+        yield url
+
+
+def test_an_unreachable_teacher_is_one_line_and_quick():
+    started = time.monotonic()
+    with pytest.raises(TeacherError, match=r"Cannot reach the teacher at http://127.0.0.1:\d+/v1: is the server"):
+        open_teacher("any", endpoint=f"http://127.0.0.1:{free_port()}/v1")
+    assert time.monotonic() - started < 30
+
+
+def test_first_paragraph():
+    assert first_paragraph("Thought: First I add.\n\nThen I check.") == "First I add."
+    assert first_paragraph("\n\n```py\nx\n```\n\nPlan: multiply.") == "Plan: multiply."
+    assert first_paragraph("") == ""
+    long = "A sentence here. " * 80
+    assert len(first_paragraph(long)) <= 600 and first_paragraph(long).endswith(".")
+
+
+@pytest.mark.slow
+def test_completions_teacher_streams_the_runtime_prompt_and_continues_a_started_turn(gemma_server):
+    teacher = open_teacher("gemma", endpoint=gemma_server, chat_format="gemma")
+    messages = [
+        {"role": "user", "content": "Task: count to three"},
+        {"role": "assistant", "content": "Thought: I will count: one, two,"},
+    ]
+    text = "".join(teacher.stream_chat(messages, max_tokens=8, stop=["\n"]))
+    usage = teacher.last_usage
+    assert text and usage.completion_tokens > 0 and usage.prompt_tokens > 10
+    assert usage.stop_reason in ("stop", "length")
+    assert teacher.describe()["api"] == "completions"
+
+
+@pytest.mark.slow
+def test_first_thought_comes_from_the_teacher(gemma_server):
+    teacher = OpenAIChatModel(gemma_server, "gemma", chat_format="gemma")
+    thought = first_thought(teacher, "What is 12 times 12?", max_tokens=48)
+    assert isinstance(thought, str) and "\n\n" not in thought
+
+
+@pytest.mark.slow
+def test_concurrent_streams_keep_their_own_usage(gemma_server):
+    import threading
+
+    teacher = OpenAIChatModel(gemma_server, "gemma", chat_format="gemma")
+    usages = {}
+
+    def ask(n: int) -> None:
+        "".join(teacher.stream_chat([{"role": "user", "content": "Say hi " * n}], max_tokens=4))
+        usages[n] = teacher.last_usage.prompt_tokens
+
+    threads = [threading.Thread(target=ask, args=(n,)) for n in (1, 20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert usages[20] > usages[1]

@@ -1,0 +1,261 @@
+"""`eval`: models as agents over a task set, side by side: accuracy with a 95% interval, mean steps, parse failures
+per step, tokens and seconds per task; every trajectory kept.
+
+Each configuration (model, SAG size) writes its trajectories to ``<out>/<config>.jsonl`` through ``generate``, so an
+evaluation resumes like a generation run. Every trajectory is stamped with the code version (a hash of the agent's
+code and prompts) and the commit; a summary only averages trajectories of the current code version, and says how
+many older ones it left out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import statistics
+import subprocess
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BEHAVIOUR_FILES = (
+    "tui_agent/agent",
+    "tui_agent/models/chat_formats.py",
+    "tui_agent/models/llm.py",
+    "tui_agent/tools/prelude.py",
+    "tui_agent/tools/kernel.py",
+)
+
+
+class EvalError(Exception):
+    """An evaluation that cannot start (unknown model, bad adapter); one line for the user."""
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A model to evaluate: a registry name or GGUF path, optionally with a GGUF LoRA adapter (``BASE+ADAPTER``)."""
+
+    base: str
+    adapter: str | None = None
+    no_adapter: bool = False  # ``BASE+none``: the base without the adapter its registry entry would add
+
+    @classmethod
+    def parse(cls, text: str) -> ModelRef:
+        base, _, adapter = text.partition("+")
+        if not base:
+            raise EvalError(f"not a model: {text!r} (use NAME, PATH.gguf or NAME+ADAPTER.gguf)")
+        if adapter.lower() == "none":
+            return cls(base, None, True)
+        return cls(base, adapter or None)
+
+    @property
+    def label(self) -> str:
+        name = Path(self.base).stem if self.base.endswith(".gguf") else self.base
+        if self.no_adapter:
+            return f"{name}+none"
+        return f"{name}+{Path(self.adapter).stem}" if self.adapter else name
+
+
+def code_version() -> str:
+    """A hash of the code and prompts that decide how the agent behaves: equal hashes, comparable rows."""
+    digest = hashlib.sha256()
+    for entry in BEHAVIOUR_FILES:
+        path = REPO_ROOT / entry
+        files = (
+            sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+            if path.is_dir()
+            else [path]
+        )
+        for file in files:
+            digest.update(str(file.relative_to(REPO_ROOT)).encode())
+            digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def git_commit() -> str:
+    """The commit the code comes from (``-dirty`` with uncommitted changes); "unknown" outside a checkout."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
+        if head.returncode != 0:
+            return "unknown"
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "tui_agent", "training"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        return head.stdout.strip()[:12] + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% interval of an accuracy measured on n tasks: with 50 tasks, a few points either way is noise."""
+    if n == 0:
+        return (0.0, 0.0)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def config_name(ref: ModelRef, sag: int) -> str:
+    return re.sub(r"[^A-Za-z0-9_.+-]", "_", f"{ref.label}-sag{sag}")
+
+
+def summarise(records: Sequence[Any]) -> dict[str, Any]:
+    """Accuracy (with interval), answered, mean steps, parse failures per step, tokens and seconds per task."""
+    from training.checking import check_answer
+
+    n = len(records)
+    correct = [check_answer(r.final_answer, r.reference) for r in records]
+    steps = sum(len(r.steps) for r in records)
+    low, high = wilson_interval(sum(correct), n)
+    return {
+        "tasks": n,
+        "accuracy": round(sum(correct) / n, 4) if n else None,
+        "accuracy_95ci": [round(low, 4), round(high, 4)],
+        "answered": sum(r.final_answer is not None for r in records),
+        "mean_steps": round(steps / n, 2) if n else None,
+        "parse_failures_per_step": round(sum(r.parse_failures for r in records) / steps, 4) if steps else None,
+        "tokens_per_task": round(statistics.mean(r.prompt_tokens + r.completion_tokens for r in records), 1)
+        if n
+        else None,
+        "completion_tokens_per_task": round(statistics.mean(r.completion_tokens for r in records), 1) if n else None,
+        "seconds_per_task": round(statistics.mean(r.seconds for r in records), 2) if n else None,
+        "median_seconds_per_task": round(statistics.median(r.seconds for r in records), 2) if n else None,
+    }
+
+
+def evaluate(
+    models: Sequence[str | ModelRef],
+    tasks: Sequence[Any],
+    out_dir: Path,
+    *,
+    sags: Sequence[int] = (1,),
+    options: Any = None,
+    n_ctx: int = 4096,
+    load: Callable[[ModelRef, int], Any] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+    chunk: int = 10,
+) -> dict[str, Any]:
+    """Evaluate every (model, SAG size) over ``tasks``; returns the report (also written to ``<out>/report.json``).
+
+    Tasks are taken in chunks across configurations, so a stopped run has every configuration about as far along.
+    """
+    import json
+
+    from training.generate import GenerateOptions, generate
+
+    refs = [m if isinstance(m, ModelRef) else ModelRef.parse(m) for m in models]
+    if not refs:
+        raise EvalError("no models to evaluate")
+    if not tasks:
+        raise EvalError("the task set is empty")
+    options = options or GenerateOptions()
+    version, commit = code_version(), git_commit()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    load = load or _load_model
+    loaded: dict[ModelRef, Any] = {}
+    configs = [(ref, sag) for ref in refs for sag in sags]
+
+    def stamp(record: Any) -> None:
+        record.settings["code_version"] = version
+        record.settings["commit"] = commit
+
+    for start in range(0, len(tasks), chunk):
+        for ref, sag in configs:
+            name = config_name(ref, sag)
+            if ref not in loaded:
+                loaded[ref] = load(ref, n_ctx)
+            path = out_dir / f"{name}.jsonl"
+            generate(
+                tasks[start : start + chunk],
+                path,
+                loaded[ref],
+                replace(options, sag=sag, concurrency=1),
+                progress=(lambda done, total, name=name, base=start: progress(name, base + done, len(tasks)))
+                if progress
+                else None,
+                before_write=stamp,
+                keep=lambda data: data.get("settings", {}).get("code_version") == version,
+            )
+    for model in loaded.values():
+        close = getattr(model, "close", None)
+        if callable(close):
+            close()
+    report = build_report(out_dir, [config_name(r, s) for r, s in configs], {str(t.id) for t in tasks}, version)
+    report.update({"commit": commit, "tasks": len(tasks), "options": vars(options)})
+    (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return report
+
+
+def build_report(out_dir: Path, names: Sequence[str], task_ids: set[str], version: str) -> dict[str, Any]:
+    """Summaries per configuration over the current code version's trajectories of these tasks."""
+    from tui_agent.agent.trajectory import read_trajectories
+
+    rows: dict[str, Any] = {}
+    for name in names:
+        path = Path(out_dir) / f"{name}.jsonl"
+        records = read_trajectories(path) if path.exists() else []
+        current = {}
+        older = 0
+        for record in records:
+            if record.task_id not in task_ids:
+                continue
+            if record.settings.get("code_version") == version:
+                current[(record.task_id, record.settings.get("sample", 0))] = record
+            else:
+                older += 1
+        rows[name] = {**summarise(list(current.values())), "older_code_versions_left_out": older}
+    return {"code_version": version, "configs": rows}
+
+
+def render_table(report: dict[str, Any], title: str = "Evaluation") -> Any:
+    """The report as a rich Table, one row per configuration."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in (
+        "config",
+        "tasks",
+        "accuracy",
+        "95% interval",
+        "answered",
+        "mean steps",
+        "parse fail/step",
+        "tokens/task",
+        "s/task (median)",
+    ):
+        table.add_column(column, justify="left" if column == "config" else "right")
+    for name, row in report["configs"].items():
+        if not row["tasks"]:
+            table.add_row(name, "0", *["-"] * 7)
+            continue
+        pf = row["parse_failures_per_step"]
+        table.add_row(
+            name,
+            str(row["tasks"]),
+            f"{row['accuracy']:.1%}",
+            "{:.0%}-{:.0%}".format(*row["accuracy_95ci"]),
+            str(row["answered"]),
+            f"{row['mean_steps']:.2f}",
+            f"{pf:.1%}" if pf is not None else "-",
+            f"{row['tokens_per_task']:.0f}",
+            f"{row['median_seconds_per_task']:.1f}",
+        )
+    return table
+
+
+def _load_model(ref: ModelRef, n_ctx: int) -> Any:
+    from tui_agent.models.base import ModelError
+    from tui_agent.models.loader import load_chat_model
+
+    try:
+        return load_chat_model(ref.base, n_ctx=n_ctx, lora_path=ref.adapter, no_lora=ref.no_adapter)
+    except ModelError as exc:
+        raise EvalError(str(exc)) from None

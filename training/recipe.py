@@ -1,0 +1,261 @@
+"""A recipe: the data of a distillation run (tasks, teacher, filter, student, LoRA settings, export, evaluation) in
+one TOML file, and ``run_recipe``, which runs every stage in order.
+
+Each stage writes into the recipe's work directory and resumes: the task set is built once, generation continues
+where it stopped, training continues from its last checkpoint, and a finished stage is not redone. Relative paths
+in a recipe are relative to the recipe file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+STAGES = ("tasks", "generate", "filter", "sft", "export", "eval")
+
+
+class RecipeError(Exception):
+    """A recipe that cannot be run; the message names the file and the field."""
+
+
+@dataclass
+class Recipe:
+    path: Path
+    name: str
+    workdir: Path
+    tasks: dict[str, Any]
+    teacher: dict[str, Any]
+    filter: dict[str, Any]
+    student: dict[str, Any]
+    lora: dict[str, Any]
+    export: dict[str, Any]
+    eval: dict[str, Any] = field(default_factory=dict)
+
+    def file(self, name: str) -> Path:
+        return self.workdir / name
+
+    def resolve(self, value: str) -> str:
+        """A path relative to the recipe file made absolute; names (registry models, datasets) stay as they are."""
+        candidate = (self.path.parent / Path(value).expanduser()).resolve()
+        return str(candidate) if candidate.exists() or value.startswith((".", "/", "~")) else value
+
+
+def load_recipe(path: Path) -> Recipe:
+    """Read and check a recipe file (unknown sections or LoRA fields are errors, not silently ignored)."""
+    from training.sft import SFTSettings
+    from tui_agent.config import ConfigError, read_toml
+
+    path = Path(path).expanduser().resolve()
+    if not path.is_file():
+        raise RecipeError(f"{path}: no such recipe file")
+    try:
+        data = read_toml(path)
+    except ConfigError as exc:
+        raise RecipeError(str(exc)) from None
+    unknown = set(data) - {"name", "workdir", "tasks", "teacher", "filter", "student", "lora", "export", "eval"}
+    if unknown:
+        raise RecipeError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}")
+    for section in ("tasks", "teacher", "student"):
+        if not isinstance(data.get(section), dict):
+            raise RecipeError(f"{path}: missing [{section}] section")
+    if "model" not in data["teacher"]:
+        raise RecipeError(f"{path}: [teacher] needs model = ...")
+    if "model" not in data["student"]:
+        raise RecipeError(f"{path}: [student] needs model = ...")
+    known_lora = {f.name for f in fields(SFTSettings)}
+    bad = set(data.get("lora", {})) - known_lora
+    if bad:
+        raise RecipeError(f"{path}: [lora] has unknown field(s) {', '.join(sorted(bad))}")
+    name = str(data.get("name") or path.stem)
+    workdir = (path.parent / str(data.get("workdir", f"runs/{name}"))).resolve()
+    return Recipe(
+        path=path,
+        name=name,
+        workdir=workdir,
+        tasks=data["tasks"],
+        teacher=data["teacher"],
+        filter=data.get("filter", {}),
+        student=data["student"],
+        lora=data.get("lora", {}),
+        export=data.get("export", {}),
+        eval=data.get("eval", {}),
+    )
+
+
+def run_recipe(
+    recipe: Recipe,
+    *,
+    only: set[str] | None = None,
+    bar: Callable[[str], contextlib.AbstractContextManager] | None = None,
+    echo: Callable[[str], None] = print,
+) -> None:
+    """Run the recipe's stages in order (or only those named)."""
+    if only and not only <= set(STAGES):
+        raise RecipeError(f"unknown stage(s) {', '.join(sorted(only - set(STAGES)))}; stages: {', '.join(STAGES)}")
+    bar = bar or _no_bar
+    recipe.workdir.mkdir(parents=True, exist_ok=True)
+    for stage in STAGES:
+        if only and stage not in only:
+            continue
+        echo(f"== {stage}")
+        globals()[f"_{stage}"](recipe, bar, echo)
+
+
+@contextlib.contextmanager
+def _no_bar(description: str) -> Iterator[Callable[[int, int], None]]:
+    yield lambda done, total: None
+
+
+def _tasks(recipe: Recipe, bar, echo) -> None:
+    from training.tasks import load_tasks, write_tasks
+
+    out = recipe.file("tasks.jsonl")
+    if out.exists():
+        echo(f"{out} exists: kept (delete it to rebuild the task set)")
+        return
+    tasks = []
+    for item in recipe.tasks.get("from", []):
+        options = {k: v for k, v in item.items() if k != "source"}
+        loaded = load_tasks(recipe.resolve(str(item["source"])), **options)
+        echo(f"{item['source']}: {len(loaded)} tasks")
+        tasks.extend(loaded)
+    for item in recipe.tasks.get("codebase", []):
+        from training.codebase_tasks import generate_codebase_tasks
+
+        with bar(f"codebase tasks from {item['root']}") as progress:
+            made = generate_codebase_tasks(
+                recipe.resolve(str(item["root"])),
+                n=int(item.get("n", 50)),
+                seed=int(item.get("seed", 0)),
+                progress=progress,
+            )
+        echo(f"{item['root']}: {len(made)} codebase tasks")
+        tasks.extend(made)
+    if not tasks:
+        raise RecipeError(f"{recipe.path}: [tasks] gives no tasks (add from = [...] or codebase = [...])")
+    echo(f"wrote {write_tasks(tasks, out)} tasks to {out}")
+
+
+def _teacher_model(recipe: Recipe) -> Any:
+    from training.teacher import open_teacher
+
+    teacher = recipe.teacher
+    model = str(teacher["model"])
+    return open_teacher(
+        model if teacher.get("endpoint") else recipe.resolve(model),
+        endpoint=teacher.get("endpoint") or None,
+        api_key=teacher.get("api_key") or None,
+        chat_format=teacher.get("chat_format") or None,
+        n_ctx=int(teacher.get("n_ctx", 8192)),
+    )
+
+
+def _generate(recipe: Recipe, bar, echo) -> None:
+    from training.generate import GenerateOptions, generate
+    from training.tasks import load_tasks
+
+    known = {f.name for f in fields(GenerateOptions)}
+    options = GenerateOptions(**{k: v for k, v in recipe.teacher.items() if k in known})
+    tasks = load_tasks(recipe.file("tasks.jsonl"))
+    teacher = _teacher_model(recipe)
+    try:
+        with bar(f"teacher {recipe.teacher['model']}") as progress:
+            summary = generate(tasks, recipe.file("trajectories.jsonl"), teacher, options, progress=progress)
+    finally:
+        close = getattr(teacher, "close", None)
+        if callable(close):
+            close()
+    echo(f"{summary.written} new trajectories ({summary.skipped} already there, {summary.failed} failed)")
+
+
+def _filter(recipe: Recipe, bar, echo) -> None:
+    from training.filter import filter_file
+
+    result = filter_file(
+        recipe.file("trajectories.jsonl"),
+        recipe.file("kept.jsonl"),
+        keep_recovered=bool(recipe.filter.get("keep_recovered", True)),
+    )
+    echo(f"kept {len(result.kept)} trajectories")
+
+
+def student_source(recipe: Recipe) -> str:
+    """What sft loads: a registry model's GGUF file, or the path / hub id as given."""
+    from tui_agent.models.loader import looks_like_path, resolve_model_file
+    from tui_agent.models.registry import load_registry
+
+    model = str(recipe.student["model"])
+    if looks_like_path(model) or "/" in model:
+        return recipe.resolve(model)
+    registry = load_registry()
+    if model in registry:
+        return str(resolve_model_file(registry.get(model)))
+    return model
+
+
+def _sft(recipe: Recipe, bar, echo) -> None:
+    from training.sft import SUMMARY, SFTSettings, train_sft
+
+    out = recipe.file("sft")
+    if (out / SUMMARY).exists():
+        echo(f"{out} holds a finished adapter: kept (delete it to train again)")
+        return
+    settings = SFTSettings(**recipe.lora)
+    prompt = recipe.student.get("system_prompt")
+    if prompt:
+        settings.system_prompt = Path(recipe.resolve(str(prompt))).read_text(encoding="utf-8")
+    with bar(f"training {recipe.student['model']}") as progress:
+        train_sft(recipe.file("kept.jsonl"), student_source(recipe), out, config=settings, progress=progress)
+    echo(f"adapter saved in {out}")
+
+
+def _export(recipe: Recipe, bar, echo) -> None:
+    from training.export import export_adapter, register_model
+
+    out = Path(recipe.resolve(str(recipe.export["path"]))) if recipe.export.get("path") else recipe.file("adapter.gguf")
+    base = str(recipe.student["model"])
+    base_gguf = Path(student_source(recipe))
+    result = export_adapter(
+        recipe.file("sft"),
+        out,
+        base_gguf=base_gguf if base_gguf.suffix == ".gguf" else None,
+        dtype=str(recipe.export.get("dtype", "f16")),
+    )
+    echo(f"wrote {result.path} ({result.tensors} adapted matrices, rank {result.rank})")
+    name = recipe.export.get("name")
+    if name:
+        register_model(str(name), base, result.path, description=str(recipe.export.get("description", "")))
+        echo(f'registered {name}: tui-agent ask --model {name} "..."')
+
+
+def _eval(recipe: Recipe, bar, echo) -> None:
+    from training.evaluate import evaluate
+    from training.generate import GenerateOptions
+    from training.tasks import load_tasks
+
+    if not recipe.eval.get("sets"):
+        echo("no [eval] sets: skipped")
+        return
+    name = recipe.export.get("name")
+    models = [str(name) if m == "@student" and name else str(m) for m in recipe.eval.get("models", ["@student"])]
+    options = GenerateOptions(
+        max_steps=int(recipe.eval.get("max_steps", 5)), max_tokens=int(recipe.eval.get("max_tokens", 512))
+    )
+    for item in recipe.eval["sets"]:
+        options_ = {k: v for k, v in item.items() if k not in ("source", "name")}
+        tasks = load_tasks(recipe.resolve(str(item["source"])), **options_)
+        label = str(item.get("name") or Path(str(item["source"])).stem)
+        with bar(f"eval {label}") as progress:
+            report = evaluate(
+                models,
+                tasks,
+                recipe.file(f"eval/{label}"),
+                sags=recipe.eval.get("sag", [1]),
+                options=options,
+                progress=lambda config, done, total, progress=progress: progress(done, total),
+            )
+        for config, row in report["configs"].items():
+            echo(f"{label} {config}: accuracy {row['accuracy']} over {row['tasks']} tasks")
