@@ -9,6 +9,7 @@ in a recipe are relative to the recipe file.
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -116,12 +117,14 @@ def _tasks(recipe: Recipe, bar, echo) -> None:
     if out.exists():
         echo(f"{out} exists: kept (delete it to rebuild the task set)")
         return
-    tasks = []
+    sources: list[list] = []
     for item in recipe.tasks.get("from", []):
         options = {k: v for k, v in item.items() if k != "source"}
+        if "levels" in options:
+            options["levels"] = set(options["levels"])
         loaded = load_tasks(recipe.resolve(str(item["source"])), **options)
         echo(f"{item['source']}: {len(loaded)} tasks")
-        tasks.extend(loaded)
+        sources.append(loaded)
     for item in recipe.tasks.get("codebase", []):
         from training.codebase_tasks import generate_codebase_tasks
 
@@ -133,7 +136,9 @@ def _tasks(recipe: Recipe, bar, echo) -> None:
                 progress=progress,
             )
         echo(f"{item['root']}: {len(made)} codebase tasks")
-        tasks.extend(made)
+        sources.append(made)
+    # Round-robin over the sources: a run stopped early still has trajectories of every kind.
+    tasks = [t for group in itertools.zip_longest(*sources) for t in group if t is not None]
     if not tasks:
         raise RecipeError(f"{recipe.path}: [tasks] gives no tasks (add from = [...] or codebase = [...])")
     echo(f"wrote {write_tasks(tasks, out)} tasks to {out}")
@@ -150,6 +155,7 @@ def _teacher_model(recipe: Recipe) -> Any:
         api_key=teacher.get("api_key") or None,
         chat_format=teacher.get("chat_format") or None,
         n_ctx=int(teacher.get("n_ctx", 8192)),
+        n_threads=int(teacher.get("n_threads", 0)) or None,
     )
 
 

@@ -185,6 +185,7 @@ def open_teacher(
     api_key: str | None = None,
     chat_format: str | None = None,
     n_ctx: int | None = None,
+    n_threads: int | None = None,
     lora: str | None = None,
 ) -> Any:
     """A teacher: ``endpoint`` given, the served ``model`` over HTTP (checked now); otherwise a registry name or
@@ -195,7 +196,7 @@ def open_teacher(
         return teacher
     from tui_agent.models.loader import load_chat_model
 
-    return load_chat_model(model, n_ctx=n_ctx, lora_path=lora)
+    return load_chat_model(model, n_ctx=n_ctx, n_threads=n_threads, lora_path=lora)
 
 
 def first_thought(teacher: Any, task: str, *, max_tokens: int = 256, seed: int = 0) -> str:

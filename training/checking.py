@@ -1,0 +1,213 @@
+"""Is an agent's final answer correct? One checker per task kind; a checker never raises.
+
+- "number": the last number in the answer ("1,234.50", "$12", "1e6", "3/4", "-7") within a relative tolerance of
+  1e-4 or an absolute one of 1e-2; a LaTeX answer (``\\frac{3}{4}``) goes through math-verify.
+- "math": a normalised LaTeX string match first (answers sympy cannot read: ``\\text{(C)}``, "Monday"), then
+  mathematical equivalence by math-verify (``\\boxed{}``, ``\\frac12`` vs 0.5, intervals, tuples).
+- "text": SQuAD-style normalisation (lowercase, no punctuation, no articles). Equal, or the gold answer appears
+  as a whole phrase in a short answer ("He was named after Richard Nixon" for "Richard Nixon"): at most
+  ``TEXT_EXTRA_WORDS`` words more than the gold, so listing several candidates does not pass. Yes/no golds must
+  match exactly.
+- "exact": codebase answers, compared after trimming whitespace, surrounding quotes or backticks, a leading "./"
+  or the task's workspace folder; list answers (meta "list") item by item, set answers (meta "unordered") as sets.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import re
+import string
+import threading
+from collections.abc import Mapping
+from fractions import Fraction
+from typing import Any
+
+REL_TOL = 1e-4
+ABS_TOL = 1e-2
+TEXT_EXTRA_WORDS = 5
+MATH_TIMEOUT_S = 5
+
+_NUMBER = re.compile(
+    r"(?<![\w.])[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?"
+    r"(?:\s*/\s*(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?)?"
+    r"|(?<![\w.])[-+]?\.\d+(?:[eE][-+]?\d+)?"
+)
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCTUATION = set(string.punctuation) | {"\u2018", "\u2019", "\u201c", "\u201d", "\u2013", "\u2014"}
+_QUOTES = "\"'`"
+_LATEX_NOISE = re.compile(r"\\[,;:! ]|\\left|\\right|\\displaystyle|\^\{?\\circ\}?|\$|\s+")
+_TEXT_CMD = re.compile(r"\\(?:text|textbf|mathrm|mbox|operatorname)\{([^{}]*)\}")
+
+
+def check_answer(predicted: Any, task_or_reference: Any) -> bool:
+    """Whether ``predicted`` answers the task; ``task_or_reference`` is a Task, a reference dict
+    ({"answer", "kind", "meta"?, "unordered"?}) or a bare gold answer (its kind is then inferred)."""
+    try:
+        gold, kind, meta = _reference(task_or_reference)
+        if predicted is None or gold is None:
+            return False
+        text = str(predicted).strip()
+        if not text:
+            return False
+        if kind == "number":
+            return check_number(text, gold)
+        if kind == "math":
+            return check_math(text, gold)
+        if kind == "exact":
+            workspace = str(meta.get("workspace") or "").rstrip("/")
+            if workspace and text.startswith(workspace + "/"):  # an absolute path inside the workspace
+                text = text[len(workspace) + 1 :]
+            text = text[2:] if text.startswith("./") else text
+            return check_exact(text, gold, unordered=bool(meta.get("unordered")), as_list=bool(meta.get("list")))
+        return check_text(text, gold)
+    except Exception:  # a checker that raises would stop a whole filtering or evaluation run
+        return False
+
+
+def check_number(predicted: str, gold: Any) -> bool:
+    """The last number of ``predicted`` is within tolerance of the gold number (LaTeX goes to math-verify)."""
+    expected = parse_number(str(gold))
+    if expected is None:
+        return check_math(predicted, str(gold))
+    value = last_number(predicted)
+    if value is not None and _close(value, expected):
+        return True
+    if "\\" in predicted:
+        return check_math(predicted, str(gold))
+    return False
+
+
+def check_math(predicted: str, gold: str) -> bool:
+    """Normalised LaTeX string equality, else mathematical equivalence through math-verify."""
+    if _latex_key(predicted) == _latex_key(gold):
+        return True
+    from math_verify import parse, verify
+
+    limit = MATH_TIMEOUT_S if threading.current_thread() is threading.main_thread() else None  # signal.alarm
+    gold_parsed = _parse_math(parse, _as_latex(gold), limit)
+    if not gold_parsed:
+        expected = parse_number(gold)
+        value = last_number(predicted)
+        return expected is not None and value is not None and _close(value, expected)
+    parsed = _parse_math(parse, _as_latex(predicted), limit)
+    if not parsed and _as_latex(predicted) != predicted:  # not LaTeX: let math-verify find an expression in the text
+        parsed = _parse_math(parse, predicted, limit)
+    return bool(parsed) and bool(verify(gold_parsed, parsed, timeout_seconds=limit))
+
+
+def check_text(predicted: str, gold: str) -> bool:
+    """SQuAD-style normalised match, or the gold as a whole phrase of a short answer (see the module doc)."""
+    got, want = normalize_text(predicted).split(), normalize_text(str(gold)).split()
+    if not want:
+        return not got
+    if got == want:
+        return True
+    if want in (["yes"], ["no"]) or len(got) > len(want) + TEXT_EXTRA_WORDS:
+        return False
+    return any(got[i : i + len(want)] == want for i in range(len(got) - len(want) + 1))
+
+
+def check_exact(predicted: str, gold: str, *, unordered: bool = False, as_list: bool = False) -> bool:
+    """Exact match after trimming; lists item by item, sets regardless of order and repeats."""
+    if unordered or as_list:
+        got, want = split_items(predicted), split_items(str(gold))
+        return set(got) == set(want) if unordered else got == want
+    return _strip_quotes(predicted) == _strip_quotes(str(gold))
+
+
+def normalize_text(text: str) -> str:
+    """Lowercase, drop punctuation and English articles, collapse whitespace (SQuAD's normalisation)."""
+    text = "".join(" " if ch in _PUNCTUATION else ch for ch in text.lower())
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def split_items(text: str) -> list[str]:
+    """A list answer as items: "a, b", "[a, b]", "['a', 'b']", "(a, b)", one item per line."""
+    text = _strip_quotes(text, keep_lines=True)
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        value = None
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_strip_quotes(str(v)) for v in value]
+    if len(text) >= 2 and text[0] + text[-1] in ("[]", "()", "{}"):
+        text = text[1:-1]
+    parts = re.split(r"[,\n]", text)
+    return [item for item in (_strip_quotes(p) for p in parts) if item]
+
+
+def last_number(text: str) -> float | None:
+    """The value of the last number written in ``text`` ("1,234.50", "$12", "1e6", "3/4"); None if none."""
+    text = text.replace("\u2212", "-")
+    matches = _NUMBER.findall(text)
+    for match in reversed(matches):
+        value = parse_number(match)
+        if value is not None:
+            return value
+    return None
+
+
+def parse_number(text: str) -> float | None:
+    """A number written alone (commas, a currency sign, a percent sign or a fraction allowed); else None."""
+    text = text.strip().replace("\u2212", "-").lstrip("$").rstrip("%").replace(",", "").replace(" ", "").strip()
+    try:
+        if "/" in text:
+            return float(Fraction(text))
+        value = float(text)
+    except (ValueError, ZeroDivisionError, OverflowError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _close(value: float, expected: float) -> bool:
+    return math.isclose(value, expected, rel_tol=REL_TOL, abs_tol=ABS_TOL)
+
+
+def _parse_math(parse, text: str, limit: int | None) -> list:
+    try:
+        return parse(text, parsing_timeout=limit)
+    except Exception:  # math-verify's own timeout exception or a sympy failure: treat as unparsable
+        return []
+
+
+def _as_latex(text: str) -> str:
+    """Bare LaTeX ("\\frac12", "(3, \\pi)") wrapped in $...$ so math-verify reads all of it, not a first number."""
+    return text if "$" in text or "\\boxed" in text else f"${text}$"
+
+
+def _latex_key(text: str) -> str:
+    """LaTeX reduced for a plain comparison: no spacing commands, \\left/\\right, dollars, \\text{} wrappers."""
+    text = str(text).strip()
+    boxed = re.fullmatch(r"\\boxed\{(.*)\}", text, flags=re.S)
+    if boxed:
+        text = boxed.group(1)
+    text = _TEXT_CMD.sub(r"\1", text)
+    text = text.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+    return _LATEX_NOISE.sub("", text).rstrip(".")
+
+
+def _strip_quotes(text: str, keep_lines: bool = False) -> str:
+    """Trim surrounding quotes/backticks; runs of whitespace become one space (lines kept when asked)."""
+    lines = str(text).strip().split("\n") if keep_lines else [str(text)]
+    text = "\n".join(" ".join(line.split()) for line in lines)
+    while len(text) >= 2 and text[0] == text[-1] and text[0] in _QUOTES:
+        text = text[1:-1].strip()
+    return text
+
+
+def _reference(ref: Any) -> tuple[Any, str, Mapping[str, Any]]:
+    """(gold answer, kind, meta) from a Task, a reference dict or a bare answer."""
+    from training.tasks import infer_kind
+
+    if isinstance(ref, Mapping):
+        gold = ref.get("answer")
+        meta = dict(ref.get("meta") or {})
+        for key in ("unordered", "list"):
+            if key in ref:
+                meta[key] = ref[key]
+        kind = ref.get("kind") or infer_kind(gold, str(ref.get("source", "")))
+        return gold, str(kind), meta
+    if hasattr(ref, "answer") and hasattr(ref, "kind"):
+        return ref.answer, ref.kind, getattr(ref, "meta", {}) or {}
+    return ref, infer_kind(ref), {}
