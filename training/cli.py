@@ -249,14 +249,17 @@ def sft_command(
     max_steps: int = typer.Option(-1, "--max-steps", help="Stop after N optimizer steps (overrides --epochs)."),
     save_steps: int = typer.Option(50, "--save-steps", help="Checkpoint every N steps."),
     system_prompt: Path | None = typer.Option(
-        None, "--system-prompt", help="Train under this (shorter) system prompt instead of the teacher's."
+        None, "--system-prompt", help="Train under this system prompt (a file) instead of the teacher's."
+    ),
+    prompt_style: str = typer.Option(
+        "full", "--prompt-style", help="compact: the teacher's prompt without its few-shot examples (shorter)."
     ),
     fresh: bool = typer.Option(False, "--fresh", help="Ignore checkpoints in --out and start over."),
 ) -> None:
     """LoRA fine-tuning on the assistant turns of the trajectories (TRL + PEFT); resumes from checkpoints.
 
     For several GPUs or processes, run the same stage through accelerate, e.g.
-    `accelerate launch --config_file training/configs/ddp.yaml -m training.sft ...`.
+    `accelerate launch --config_file training/configs/multi-gpu.yaml -m training.sft ...`.
     """
     with _errors():
         from training.sft import SFTSettings, train_sft
@@ -272,6 +275,7 @@ def sft_command(
             max_steps=max_steps,
             save_steps=save_steps,
             system_prompt=system_prompt.read_text(encoding="utf-8") if system_prompt else None,
+            prompt_style=prompt_style,
         )
         with _bar(f"training {Path(student).name}") as progress:
             summary = train_sft(trajectories, student, out, config=settings, progress=progress, resume=not fresh)
@@ -295,7 +299,7 @@ def export_command(
     if register and not base:
         raise _fail("--register needs --base (the model the adapter was trained on)")
     with _errors():
-        from training.export import export_adapter, register_model
+        from training.export import export_adapter, register_model, trained_prompt_style
 
         base_gguf = _base_file(base) if base else None
         result = export_adapter(adapter, out, base_gguf=base_gguf, dtype=dtype)
@@ -303,7 +307,7 @@ def export_command(
             f"wrote {result.path} ({result.architecture}, {result.tensors} adapted matrices, rank {result.rank})"
         )
         if register:
-            where = register_model(register, base, result.path)
+            where = register_model(register, base, result.path, prompt=trained_prompt_style(adapter))
             typer.echo(f'registered {register} in {where}: tui-agent ask --model {register} "..."')
 
 

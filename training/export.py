@@ -320,8 +320,11 @@ def _block_order(name: str) -> tuple[int, str]:
     return (int(match.group(1)) if match else -1, name)
 
 
-def register_model(name: str, base: str, adapter: Path, *, description: str = "") -> Path:
+def register_model(name: str, base: str, adapter: Path, *, description: str = "", prompt: str = "full") -> Path:
     """Add ``[models.NAME]`` (the base's model file plus ``lora``) to the user's models.toml; returns that file.
+
+    ``prompt`` is the system prompt style the adapter was trained under ("full" or "compact"): the runtime then
+    prompts the model the same way.
 
     ``base`` is a registry name or the path of a registry model's GGUF file. The user's other entries and comments
     are kept; an invalid result is rolled back.
@@ -353,6 +356,7 @@ def register_model(name: str, base: str, adapter: Path, *, description: str = ""
     if name == spec.name:  # an adapter on the model itself: only the adapter (and description) change
         entry = models.get(name) or tomlkit.table()
         entry["lora"] = str(adapter)
+        entry["prompt"] = prompt
         if description:
             entry["description"] = description
     else:
@@ -360,6 +364,7 @@ def register_model(name: str, base: str, adapter: Path, *, description: str = ""
         for key, value in _entry_fields(spec).items():
             entry[key] = value
         entry["lora"] = str(adapter)
+        entry["prompt"] = prompt
         entry["description"] = description or f"{spec.name} with the LoRA adapter {adapter.name}"
     models[name] = entry
     _write_atomically(path, tomlkit.dumps(doc))
@@ -372,6 +377,17 @@ def register_model(name: str, base: str, adapter: Path, *, description: str = ""
         _restore(path, before)
         raise ExportError(f"Registering {name} in {path} did not take effect")
     return path
+
+
+def trained_prompt_style(adapter_dir: Path) -> str:
+    """The system prompt style an adapter was trained under, from ``train sft``'s summary ("full" if unknown)."""
+    import json
+
+    try:
+        summary = json.loads((Path(adapter_dir) / "training_summary.json").read_text(encoding="utf-8"))
+        return str(summary.get("settings", {}).get("prompt_style") or "full")
+    except (OSError, ValueError, AttributeError):
+        return "full"
 
 
 def _check_adapter_file(adapter: Path) -> None:

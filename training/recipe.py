@@ -210,6 +210,7 @@ def _sft(recipe: Recipe, bar, echo) -> None:
         echo(f"{out} holds a finished adapter: kept (delete it to train again)")
         return
     settings = SFTSettings(**recipe.lora)
+    settings.prompt_style = str(recipe.student.get("prompt", "full"))
     prompt = recipe.student.get("system_prompt")
     if prompt:
         settings.system_prompt = Path(recipe.resolve(str(prompt))).read_text(encoding="utf-8")
@@ -219,7 +220,7 @@ def _sft(recipe: Recipe, bar, echo) -> None:
 
 
 def _export(recipe: Recipe, bar, echo) -> None:
-    from training.export import export_adapter, register_model
+    from training.export import export_adapter, register_model, trained_prompt_style
 
     out = Path(recipe.resolve(str(recipe.export["path"]))) if recipe.export.get("path") else recipe.file("adapter.gguf")
     base = str(recipe.student["model"])
@@ -233,7 +234,13 @@ def _export(recipe: Recipe, bar, echo) -> None:
     echo(f"wrote {result.path} ({result.tensors} adapted matrices, rank {result.rank})")
     name = recipe.export.get("name")
     if name:
-        register_model(str(name), base, result.path, description=str(recipe.export.get("description", "")))
+        register_model(
+            str(name),
+            base,
+            result.path,
+            description=str(recipe.export.get("description", "")),
+            prompt=trained_prompt_style(recipe.file("sft")),
+        )
         echo(f'registered {name}: tui-agent ask --model {name} "..."')
 
 

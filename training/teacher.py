@@ -9,6 +9,7 @@ continued with vLLM's ``continue_final_message``.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -212,15 +213,21 @@ def first_thought(teacher: Any, task: str, *, max_tokens: int = 256, seed: int =
     return first_paragraph(text)
 
 
-def first_paragraph(text: str, max_chars: int = 600) -> str:
-    """The first non-empty paragraph, without a leading "Thought:" label, cut at a sentence if it is long."""
+def first_paragraph(text: str, max_chars: int = 400) -> str:
+    """The opening of a chain-of-thought answer: its first paragraph, or its first line when the answer runs on
+    without blank lines (so the final result is not handed over with it); no "Thought:" label, code or list
+    numbering, cut at a sentence if it is long."""
     for block in text.replace("\r\n", "\n").split("\n\n"):
         block = block.strip()
         if block.lower().startswith("thought:"):
             block = block[len("thought:") :].strip()
-        if block and not block.startswith("```"):
-            if len(block) > max_chars:
-                cut = block.rfind(". ", 0, max_chars)
-                block = block[: cut + 1] if cut > 0 else block[:max_chars]
-            return block
+        if not block or block.startswith("```"):
+            continue
+        lines = [line.strip() for line in block.splitlines() if line.strip()]
+        block = lines[0] if len(lines) > 1 else block
+        block = re.sub(r"^(?:step\s*1\s*[:.]|1[.)])\s*", "", block, flags=re.IGNORECASE)
+        if len(block) > max_chars:
+            cut = block.rfind(". ", 0, max_chars)
+            block = block[: cut + 1] if cut > 0 else block[:max_chars]
+        return block
     return ""

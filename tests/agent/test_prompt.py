@@ -6,7 +6,13 @@ import ast
 import inspect
 
 from tui_agent.agent.parse import parse_step
-from tui_agent.agent.prompt import build_system_prompt, load_examples, render_example, workspace_repo_map
+from tui_agent.agent.prompt import (
+    build_system_prompt,
+    compact_system_prompt,
+    load_examples,
+    render_example,
+    workspace_repo_map,
+)
 from tui_agent.tools.prelude import make_tools
 
 
@@ -61,3 +67,13 @@ def test_private_mode_drops_web_tools_and_their_examples():
 
 def test_repo_map_of_an_empty_or_missing_workspace_is_empty(tmp_path):
     assert workspace_repo_map(tmp_path / "missing") == ""
+
+
+def test_compact_prompt_keeps_instructions_tools_and_map_but_no_examples():
+    full = build_system_prompt(web=False, repo_map="src/app.py: def main()")
+    compact = build_system_prompt(web=False, repo_map="src/app.py: def main()", style="compact")
+    assert compact == compact_system_prompt(full) and len(compact) < 0.6 * len(full)
+    assert "print(count)" in full and "print(count)" not in compact and "Examples:" not in compact
+    assert "src/app.py: def main()" in compact and "final_answer(answer: Any)" in compact
+    assert compact.rstrip().endswith('Start with "Thought:".')
+    assert compact_system_prompt(compact) == compact  # compacting twice changes nothing

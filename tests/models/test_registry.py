@@ -95,6 +95,7 @@ description = "mine"
         ("[models.a]\nrepo = 'x/y'\nfile = 'a.gguf'\nchat_format = 'llama-2'\n", 1, "chat_format 'llama-2'"),
         ("\n[models.\"q\"]\nrepo = 'x/y'\nfile = 'a.gguf'\nsha256 = 'abc'\n", 2, "sha256 must be 64 hex"),
         ("model = 'x'\n", 1, "unknown top-level key 'model'"),
+        ("[models.a]\nrepo = 'x/y'\nfile = 'a.gguf'\nprompt = 'tiny'\n", 1, "prompt 'tiny' is not one of full"),
     ],
 )
 def test_malformed_user_file_names_file_line_and_reason(text, line, reason):
@@ -110,3 +111,11 @@ def test_malformed_user_file_names_file_line_and_reason(text, line, reason):
 def test_builtin_file_ships_inside_the_package():
     assert BUILTIN_PATH.name == "models.toml" and BUILTIN_PATH.parent.name == "tui_agent"
     assert BUILTIN_PATH.resolve().read_text(encoding="utf-8").count("[models.") >= 9
+
+
+def test_relative_adapter_paths_follow_their_file_and_an_empty_one_turns_the_adapter_off(tmp_path):
+    _user_file('[models.mine]\nrepo = "me/x"\nfile = "x.gguf"\nlora = "adapters/a.gguf"\nprompt = "compact"\n')
+    mine = load_registry().get("mine")
+    assert mine.lora == str((config_dir() / "adapters" / "a.gguf").resolve()) and mine.prompt == "compact"
+    _user_file('[models.gemma3-270m]\nlora = ""\n')
+    assert load_registry().get("gemma3-270m").lora is None

@@ -29,7 +29,10 @@ def test_first_paragraph():
     assert first_paragraph("\n\n```py\nx\n```\n\nPlan: multiply.") == "Plan: multiply."
     assert first_paragraph("") == ""
     long = "A sentence here. " * 80
-    assert len(first_paragraph(long)) <= 600 and first_paragraph(long).endswith(".")
+    assert len(first_paragraph(long)) <= 400 and first_paragraph(long).endswith(".")
+    run_on = "To add them, I follow these steps:\nStep 1: 12 + 30 = 42\nTherefore the answer is 42"
+    assert first_paragraph(run_on) == "To add them, I follow these steps:"  # the plan, not the result
+    assert first_paragraph("1. Multiply the price by 3.\n2. Add tax.") == "Multiply the price by 3."
 
 
 @pytest.mark.slow

@@ -31,7 +31,15 @@ from tui_agent.agent.events import (
     UsageReport,
 )
 from tui_agent.agent.history import ContextOverflow, TokenCounter, fit_history
-from tui_agent.agent.parse import CORRECTIVE, END_CODE, STOPS, format_step, literal_final_answer, parse_step
+from tui_agent.agent.parse import (
+    CORRECTIVE,
+    END_CODE,
+    STOPS,
+    ParsedStep,
+    format_step,
+    literal_final_answer,
+    parse_step,
+)
 from tui_agent.agent.prompt import (
     FORCED_FINAL,
     FORCED_PREFIX,
@@ -43,6 +51,7 @@ from tui_agent.agent.prompt import (
     tool_names,
     workspace_repo_map,
 )
+from tui_agent.agent.repetition import RepetitionGuard
 from tui_agent.agent.sag import Candidate, choose_by_code, choose_by_output, trial_run
 from tui_agent.agent.trajectory import RunRecord, StepRecord, TrajectoryRecorder
 from tui_agent.models.base import ChatModel, Message, ModelError, Usage
@@ -85,6 +94,7 @@ class Agent:
         cell_timeout: float | None = None,
         seed: int = 0,
         step_prefix: str | None = None,
+        prompt_style: str | None = None,
     ):
         if max_steps < 1:
             raise ValueError("max_steps must be at least 1")
@@ -109,10 +119,13 @@ class Agent:
             step_prefix = STEP_PREFIX if getattr(model, "instruct", True) is False else ""
         self.step_prefix = step_prefix
         repo_map = workspace_repo_map(self.workspace) if repo_map is None else repo_map
-        self.system_prompt = build_system_prompt(web=web, repo_map=repo_map)
+        # A distilled model runs under the prompt style it was trained with (its registry entry says which).
+        self.prompt_style = prompt_style or getattr(model, "prompt_style", None) or "full"
+        self.system_prompt = build_system_prompt(web=web, repo_map=repo_map, style=self.prompt_style)
         self.messages: list[Message] = []
         self.transcript: list[Message] = []
         self.last_record: RunRecord | None = None
+        self._looped: str | None = None  # the last generation's loop notice, when the repetition guard stopped it
         self._counter = TokenCounter(model.count_tokens)
         self.reset()
 
@@ -136,6 +149,7 @@ class Agent:
         return {
             **model,
             "prompt_version": prompt_version(),
+            "prompt_style": self.prompt_style,
             "system_prompt_sha256": hashlib.sha256(self.system_prompt.encode("utf-8")).hexdigest(),
             "seed": self.seed,
             "temperature": self.temperature,
@@ -270,7 +284,9 @@ class Agent:
             temperature = self.temperature if n == 1 else max(self.temperature, SAG_TEMPERATURE)
             prefix = FORCED_PREFIX if forced else opening or self.step_prefix
             raw, usage = yield from self._generate(step, temperature, self.seed + i, cancel, candidate=i, prefix=prefix)
-            candidates.append(Candidate(i, raw, parse_step(raw), usage))
+            looped = self._looped
+            parsed = ParsedStep(raw, None, "none") if looped else parse_step(raw)
+            candidates.append(Candidate(i, raw, parsed, usage, looped=looped))
             rec.prompt_tokens += usage.prompt_tokens
             rec.completion_tokens += usage.completion_tokens
             rec.generation_seconds += usage.seconds
@@ -292,10 +308,11 @@ class Agent:
 
         if not parsed.ok:
             rec.parse_failure = True
-            rec.observation = CORRECTIVE
+            rec.repetition = winner.looped is not None
+            rec.observation = winner.looped or CORRECTIVE
             self._push("assistant", winner.raw.strip() or "(empty answer)")
-            self._push("user", observation_message(CORRECTIVE))
-            yield Observation(step=step, text=CORRECTIVE, parse_failure=True)
+            self._push("user", observation_message(rec.observation))
+            yield Observation(step=step, text=rec.observation, parse_failure=True)
             return task_index
 
         code = parsed.code or ""
@@ -385,23 +402,28 @@ class Agent:
     ) -> Iterator[Event]:
         """Stream one model turn as Token events; returns (text, usage). A ``prefix`` starts the assistant's
         turn for it (the model continues it) and is part of the returned text."""
-        pieces: list[str] = []
+        guard = RepetitionGuard()
         messages = list(self.messages)
         if prefix:
             messages.append({"role": "assistant", "content": prefix})
             yield Token(step=step, text=prefix, candidate=candidate)
-        for piece in self.model.stream_chat(
+        stream = self.model.stream_chat(
             messages,
             stop=STOPS,
             max_tokens=self.max_tokens,
             temperature=temperature,
             seed=seed,
             cancel=cancel,
-        ):
-            pieces.append(piece)
-            yield Token(step=step, text=piece, candidate=candidate)
-            if cancel.is_set():
-                break
+        )
+        try:
+            for piece in stream:
+                yield Token(step=step, text=piece, candidate=candidate)
+                if guard.feed(piece) or cancel.is_set():
+                    break  # a loop: stop generating now rather than at the token limit
+        finally:
+            close = getattr(stream, "close", None)
+            if callable(close):
+                close()
         usage = self.model.last_usage or Usage()
         yield UsageReport(
             step=step,
@@ -415,7 +437,8 @@ class Agent:
         )
         if cancel.is_set():
             raise _Cancelled
-        return _join_prefix(prefix, "".join(pieces)), usage
+        self._looped = guard.observation() if guard.unit is not None else None
+        return _join_prefix(prefix, guard.trimmed()), usage
 
     def _execute(self, code: str, cancel: threading.Event) -> Any:
         """Run a cell; a watcher interrupts the kernel as soon as ``cancel`` is set from another thread."""

@@ -103,11 +103,32 @@ def workspace_repo_map(workspace: Path, budget: int = 512) -> str:
         return ""
 
 
-def build_system_prompt(*, web: bool = True, repo_map: str = "", tools: str | None = None) -> str:
-    """Instructions, tool docs, optional repo map and the examples whose tools exist."""
+PROMPT_STYLES = ("full", "compact")
+"""``full``: instructions, tools, repo map and few-shot examples. ``compact``: the same without the examples, for
+agent-distilled students, which learned the format from trajectories and need not read 700 tokens of examples at
+every start (and a student trained under a prompt must run under that same prompt)."""
+
+_EXAMPLES_START = "\nExamples:\n"
+_EXAMPLES_END = "\nNow solve the user's task"
+
+
+def build_system_prompt(*, web: bool = True, repo_map: str = "", tools: str | None = None, style: str = "full") -> str:
+    """Instructions, tool docs, optional repo map and (``full`` style) the examples whose tools exist."""
+    if style not in PROMPT_STYLES:
+        raise ValueError(f"unknown prompt style {style!r} (expected one of {', '.join(PROMPT_STYLES)})")
     tools = tools if tools is not None else tool_docs(web)
     available = _defined(tools) | {"final_answer", "print"}
     examples = [ex for ex in load_examples() if set(ex.get("tools", [])) <= available]
     rendered = "\n\n---\n\n".join(render_example(ex) for ex in examples)
     repo = f"\nThe workspace's code (a map):\n{repo_map.strip()}\n" if repo_map.strip() else ""
-    return _read("system.md").format(tools=tools.strip(), repo_map=repo, examples=rendered).strip()
+    full = _read("system.md").format(tools=tools.strip(), repo_map=repo, examples=rendered).strip()
+    return compact_system_prompt(full) if style == "compact" else full
+
+
+def compact_system_prompt(full: str) -> str:
+    """A full system prompt without its examples: how a student's training data and its runtime prompt agree,
+    whatever repo map or tools the full prompt held."""
+    start, end = full.find(_EXAMPLES_START), full.rfind(_EXAMPLES_END)
+    if start < 0 or end < start:
+        return full
+    return full[:start] + "\n" + full[end:]

@@ -23,6 +23,7 @@ class Candidate:
     parsed: ParsedStep
     usage: Usage | None = None
     result: Any = None  # CellResult of the trial run, when there was one
+    looped: str | None = None  # the notice when generation was stopped for repeating itself
 
 
 @dataclass(frozen=True)

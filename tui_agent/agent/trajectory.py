@@ -31,6 +31,7 @@ class StepRecord:
     observation: str = ""
     error: str | None = None
     parse_failure: bool = False
+    repetition: bool = False  # the step was stopped because it repeated itself (also a parse failure)
     skipped: bool = False
     edited: bool = False
     forced_final: bool = False

@@ -46,8 +46,10 @@ class LlamaChatModel:
         n_threads: int | None = None,
         lora_path: str | None = None,
         sha256: str | None = None,
+        prompt_style: str = "full",
     ):
         self.path = Path(path)
+        self.prompt_style = prompt_style
         self.name = name or self.path.stem
         self.lora_path = lora_path
         self._sha256 = sha256

@@ -83,4 +83,5 @@ def load_chat_model(
         n_threads=n_threads or None,
         lora_path=lora_path,
         sha256=spec.sha256,
+        prompt_style=spec.prompt if lora_path else "full",
     )

@@ -17,6 +17,7 @@ from tui_agent.models.base import ModelError
 
 BUILTIN_PATH = Path(__file__).resolve().parents[1] / "models.toml"
 CHAT_FORMATS = ("chatml", "gemma")
+PROMPT_STYLES = ("full", "compact")
 _SPLIT = re.compile(r"^(?P<stem>.+)-(?P<part>\d{5})-of-(?P<total>\d{5})\.gguf$")
 
 
@@ -36,6 +37,7 @@ class ModelSpec:
     sha256: str | None = None
     size: int | None = None
     revision: str = "main"
+    prompt: str = "full"  # the system prompt style the model was trained for (see agent.prompt.PROMPT_STYLES)
 
     @property
     def files(self) -> list[str]:
@@ -59,6 +61,7 @@ _TYPES: dict[str, type] = {
     "sha256": str,
     "size": int,
     "revision": str,
+    "prompt": str,
 }
 assert set(_TYPES) == {f.name for f in fields(ModelSpec)} - {"name"}
 
@@ -128,7 +131,11 @@ def _read_entries(path: Path) -> dict[str, tuple[dict, int | None]]:
                 raise ConfigError(f"{path}:{line}: models.{name}: unknown field {key!r}{hint}")
             if not isinstance(value, kind) or isinstance(value, bool):
                 raise ConfigError(f"{path}:{line}: models.{name}: field {key!r} must be {kind.__name__}, not {value!r}")
-        out[name] = (dict(values), line)
+        values = dict(values)
+        if "lora" in values:  # a relative adapter path is relative to the file that names it; "" turns it off
+            lora = values["lora"].strip()
+            values["lora"] = str((path.parent / Path(lora).expanduser()).resolve()) if lora else ""
+        out[name] = (values, line)
     return out
 
 
@@ -147,8 +154,12 @@ def _build(name: str, values: dict, path: Path, line: int | None) -> ModelSpec:
     sha = values.get("sha256")
     if sha is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", sha):
         raise ConfigError(f"{where}: models.{name}: sha256 must be 64 hex digits")
+    if values.get("prompt", "full") not in PROMPT_STYLES:
+        raise ConfigError(
+            f"{where}: models.{name}: prompt {values['prompt']!r} is not one of {', '.join(PROMPT_STYLES)}"
+        )
     if "lora" in values:
-        values = {**values, "lora": str(Path(values["lora"]).expanduser())}
+        values = {**values, "lora": values["lora"] or None}
     return ModelSpec(name=name, **values)
 
 
