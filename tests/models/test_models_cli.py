@@ -47,6 +47,18 @@ def test_list_shows_every_model_and_what_is_local(monkeypatch, tmp_path):
     assert _row(result.stdout, "gemma3-270m")[1] == "embedded"
 
 
+def test_list_shows_each_models_adapter(tmp_path):
+    adapter = tmp_path / "agent.gguf"
+    adapter.write_bytes(b"GGUF")
+    path = config_dir() / "models.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f'[models."{NAME}"]\nlora = "{adapter}"\n[models."qwen2.5-coder-1.5b"]\nlora = "/nowhere/b.gguf"\n')
+    result = run("list")
+    assert result.stdout.splitlines()[0].split()[3] == "ADAPTER"
+    assert _row(result.stdout, NAME)[4] == "agent.gguf"
+    assert _row(result.stdout, "qwen2.5-coder-1.5b")[4:6] == ["b.gguf", "(missing)"]
+
+
 def test_pull_path_list_rm_round_trip(hub_env):
     pulled = run("pull", NAME)
     assert pulled.exit_code == 0, pulled.output

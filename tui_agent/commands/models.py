@@ -6,6 +6,7 @@ Only typer and the standard library are imported here; the model modules load in
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import typer
 
@@ -47,7 +48,7 @@ def _human(size: int) -> str:
 
 @models_app.command("list")
 def list_models() -> None:
-    """Show every registry model, whether it is on this machine, and its size."""
+    """Show every registry model, whether it is on this machine, its size and its LoRA adapter (if any)."""
     from tui_agent.config import ConfigError
     from tui_agent.models import hub
     from tui_agent.models.registry import load_registry
@@ -64,13 +65,16 @@ def list_models() -> None:
         else:
             local = "embedded" if spec.package else "no"
             shown = _human(spec.size) if spec.size else "-"
-        rows.append((spec.name, local, shown, spec.license, spec.description))
-    header = ("NAME", "LOCAL", "SIZE", "LICENSE", "DESCRIPTION")
-    widths = [max(len(header[i]), *(len(row[i]) for row in rows)) for i in range(4)]
-    room = max(20, shutil.get_terminal_size((100, 24)).columns - sum(widths) - 8)
+        adapter = "-"
+        if spec.lora:
+            adapter = Path(spec.lora).name if Path(spec.lora).is_file() else f"{Path(spec.lora).name} (missing)"
+        rows.append((spec.name, local, shown, adapter, spec.license, spec.description))
+    header = ("NAME", "LOCAL", "SIZE", "ADAPTER", "LICENSE", "DESCRIPTION")
+    widths = [max(len(header[i]), *(len(row[i]) for row in rows)) for i in range(5)]
+    room = max(20, shutil.get_terminal_size((100, 24)).columns - sum(widths) - 10)
     for row in (header, *rows):
-        cells = [cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)]
-        text = row[4] if len(row[4]) <= room else row[4][: room - 1] + "…"
+        cells = [cell.ljust(width) for cell, width in zip(row[:5], widths, strict=True)]
+        text = row[5] if len(row[5]) <= room else row[5][: room - 1] + "…"
         typer.echo("  ".join([*cells, text]).rstrip())
 
 
