@@ -113,12 +113,25 @@ def _plain_trl(student: Path, examples: list[dict], settings, work: Path) -> dic
     return {"tokens": int(tokens), "seconds": seconds, "cpu_seconds": cpu_seconds, "steps": trainer.state.global_step}
 
 
+def _timed_ours(conversations, student: Path, out: Path, settings) -> dict:
+    """train_sft, timed like the plain run: its summary times trainer.train() only."""
+    from training.sft import train_sft
+
+    summary = train_sft(conversations, student, out, config=settings)
+    keys = ("tokens", "seconds", "cpu_seconds", "steps")
+    return {key: summary[key] for key in keys}
+
+
+def _total(runs: list[dict]) -> dict:
+    return {key: sum(run[key] for run in runs) for key in ("tokens", "seconds", "cpu_seconds", "steps")}
+
+
 def bench_sft(args: argparse.Namespace) -> list[dict]:
     """train_sft vs plain TRL on the same student, examples and settings."""
     from transformers import AutoTokenizer
 
     from training.render import gguf_architecture, make_renderer, render_conversations
-    from training.sft import SFTSettings, train_sft
+    from training.sft import SFTSettings
 
     student = Path(args.student).expanduser()
     settings = SFTSettings(
@@ -131,13 +144,20 @@ def bench_sft(args: argparse.Namespace) -> list[dict]:
     )
     conversations = (example_conversations() * args.repeat)[: args.examples]
     rows = []
+    # ABBA order (ours, plain, plain, ours), each run in a fresh directory: the first training run in a process
+    # pays one-time costs, and a fixed order would hand them to one side.
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
         work = Path(tmp)
-        ours = train_sft(conversations, student, work / "ours", config=settings)
         tokenizer = AutoTokenizer.from_pretrained(student.parent, gguf_file=student.name)
         renderer = make_renderer(tokenizer, gguf_architecture(student), gguf=student)
         examples = render_conversations(conversations, renderer, max_length=args.max_length).examples
-        plain = _plain_trl(student, examples, settings, work / "plain")
+        runs = {"ours": [], "plain": []}
+        for i, side in enumerate(("ours", "plain", "plain", "ours")):
+            if side == "ours":
+                runs[side].append(_timed_ours(conversations, student, work / f"ours{i}", settings))
+            else:
+                runs[side].append(_plain_trl(student, examples, settings, work / f"plain{i}"))
+        ours, plain = _total(runs["ours"]), _total(runs["plain"])
     for name, run in (("plain TRL SFTTrainer", plain), ("training.sft.train_sft", ours)):
         rows.append(
             {
@@ -242,16 +262,28 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS / "bench_train.json")
     args = parser.parse_args()
     args.student = args.student or _default_student()
-    rows = [row for section in args.sections for row in SECTIONS[section](args)]
+    commit = _commit()
+    settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    rows = [
+        {**row, "commit": commit, "command": " ".join([Path(sys.executable).name, *sys.argv]), "args": settings}
+        for section in args.sections
+        for row in SECTIONS[section](args)
+    ]
     _print(rows)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    record = {
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "commit": _commit(),
-        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-        "rows": rows,
-    }
-    args.out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    write_results(args.out, rows)
+
+
+def write_results(out: Path, rows: list[dict]) -> None:
+    """Write this run's rows, keeping the rows of sections it did not run (each row names its commit and command)."""
+    sections = {row["section"] for row in rows}
+    kept = []
+    if out.exists():
+        kept = [
+            row for row in json.loads(out.read_text(encoding="utf-8")).get("rows", []) if row["section"] not in sections
+        ]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    record = {"rows": kept + rows}
+    out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -38,6 +38,8 @@ def llama_server(model: Path, *, alias: str = "teacher", n_ctx: int = 4096, time
         str(n_ctx),
         "--n_threads",
         "2",
+        "--interrupt_requests",  # by default a new request cuts off the one being served
+        "False",
     ]
     log = tempfile.TemporaryFile(mode="w+")  # a pipe would fill up with llama.cpp's log and stall the server
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True)
