@@ -152,9 +152,6 @@ def generate(
     ``before_write`` may add to a record (stamps) before it is written; ``keep`` decides which lines already in
     ``out`` count as done (by default all).
     """
-    from training.tasks import resolve_workspace
-    from training.teacher import first_thought
-
     options = options or GenerateOptions()
     cancel = cancel or threading.Event()
     out = Path(out)
@@ -182,7 +179,7 @@ def generate(
                     task, sample = todo.get_nowait()
                 except queue.Empty:
                     return
-                record = _run_one(worker, task, sample, options, cancel, resolve_workspace, first_thought)
+                record = _run_one(worker, task, sample, options, cancel)
                 with lock:
                     if record is None:
                         summary.failed += 1
@@ -235,11 +232,13 @@ def generate(
     return summary
 
 
-def _run_one(worker: _Worker, task: Any, sample: int, options: GenerateOptions, cancel, resolve, first_thought):
+def _run_one(worker: _Worker, task: Any, sample: int, options: GenerateOptions, cancel: threading.Event) -> Any:
     """One trajectory, or None when it must not be kept (interrupted, or the teacher failed rather than the task)."""
+    from training.tasks import resolve_workspace
+    from training.teacher import first_thought
     from tui_agent.session import run_episode
 
-    agent = worker.agent_for(resolve(task))
+    agent = worker.agent_for(resolve_workspace(task))
     agent.seed = options.seed + 1000 * sample
     prefix = None
     if options.ftp:
