@@ -36,6 +36,7 @@ _NUMBER = re.compile(
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCTUATION = set(string.punctuation) | {"\u2018", "\u2019", "\u201c", "\u201d", "\u2013", "\u2014"}
 _QUOTES = "\"'`"
+_LOCATION = re.compile(r"(?<![\w./-])([\w./-]+\.\w+:\d+)\b")
 _LATEX_NOISE = re.compile(r"\\[,;:! ]|\\left|\\right|\\displaystyle|\^\{?\\circ\}?|\$|\s+")
 _TEXT_CMD = re.compile(r"\\(?:text|textbf|mathrm|mbox|operatorname)\{([^{}]*)\}")
 
@@ -113,7 +114,16 @@ def check_exact(predicted: str, gold: str, *, unordered: bool = False, as_list: 
     if unordered or as_list:
         got, want = split_items(predicted), split_items(str(gold))
         return set(got) == set(want) if unordered else got == want
-    return _strip_quotes(predicted) == _strip_quotes(str(gold))
+    if _strip_quotes(predicted) == _strip_quotes(str(gold)):
+        return True
+    return _one_location(predicted) == str(gold).strip()
+
+
+def _one_location(text: str) -> str | None:
+    """The single ``path:line`` an answer names ("It is defined in pkg/a.py:12."), None for none or several:
+    a location in a sentence still answers a where-is question, a list of guesses does not."""
+    found = set(_LOCATION.findall(text))
+    return found.pop() if len(found) == 1 else None
 
 
 def normalize_text(text: str) -> str:

@@ -132,6 +132,14 @@ def test_exact(predicted, gold, meta, expected):
     assert check_answer(predicted, ref(gold, "exact", **meta)) is expected
 
 
+def test_a_location_in_a_sentence_answers_a_where_question():
+    task = Task("t", "q", "pkg/core.py:12", "exact", "codebase:x", {})
+    assert check_answer("It is defined in pkg/core.py:12.", task)
+    assert check_answer("`pkg/core.py:12`", task)
+    assert not check_answer("pkg/core.py:12 or pkg/other.py:3", task)
+    assert not check_answer("pkg/core.py:120", task) and not check_answer("xpkg/core.py:12", task)
+
+
 def test_paths_relative_to_the_workspace():
     task = Task("t", "q", "pkg/core.py:12", "exact", "codebase:x", {"workspace": "/work/repo"})
     assert check_answer("./pkg/core.py:12", task)
