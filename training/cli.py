@@ -66,8 +66,15 @@ def _bar(description: str) -> Iterator:
 
 @contextlib.contextmanager
 def _errors() -> Iterator[None]:
-    """Every known failure of a stage becomes one line and exit code 2; Ctrl-C says what was kept."""
+    """Every known failure of a stage becomes one line and exit code 2; Ctrl-C (or SIGTERM, as schedulers and
+    `kill` send it) stops the stage cleanly and says what was kept."""
+    import signal
+    import threading
+
     known = _known_errors()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         yield
     except KeyboardInterrupt:
@@ -77,6 +84,13 @@ def _errors() -> Iterator[None]:
         raise _fail(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__) from None
     except ImportError as exc:
         raise _fail(f'{exc}; install the training extra: pip install "tui-agent[train]"') from None
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:

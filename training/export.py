@@ -40,6 +40,9 @@ _PART = re.compile(r"^(?P<stem>.+)-(?P<part>\d{5})-of-(?P<total>\d{5})\.gguf$")
 _MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
+PROMPT_STYLE_KEY = "tui_agent.prompt_style"
+
+
 class ExportError(ValueError):
     """An adapter, architecture or registration that cannot be exported; the message is one line."""
 
@@ -83,8 +86,13 @@ def _gguf_architecture(model_type: str) -> str:
         ) from None
 
 
-def export_adapter(adapter_dir: Path, out: Path, *, base_gguf: Path | None = None, dtype: str = "f16") -> ExportResult:
+def export_adapter(
+    adapter_dir: Path, out: Path, *, base_gguf: Path | None = None, dtype: str = "f16", prompt_style: str | None = None
+) -> ExportResult:
     """Write ``adapter_dir`` (PEFT: adapter_config.json + adapter_model.safetensors) as the GGUF adapter ``out``.
+
+    The file records the system prompt style the adapter was trained under (``prompt_style``, by default read from
+    ``train sft``'s summary beside the adapter), so the runtime prompts it the same way wherever it is loaded.
 
     The architecture comes from ``base_gguf`` (which also checks every tensor's shape against the base) or from a
     ``config.json`` of the base model saved next to the adapter.
@@ -133,6 +141,7 @@ def export_adapter(adapter_dir: Path, out: Path, *, base_gguf: Path | None = Non
         writer.add_type(gguf.GGUFType.ADAPTER)
         writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
         writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, alpha)
+        writer.add_string(PROMPT_STYLE_KEY, prompt_style or trained_prompt_style(adapter_dir))
         writer.add_name(adapter_dir.resolve().name)
         for name, lora_a, lora_b in sorted(tensors, key=lambda item: _block_order(item[0])):
             writer.add_tensor(f"{name}.lora_a", lora_a)

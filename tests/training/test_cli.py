@@ -167,3 +167,47 @@ def test_recipe_runs_its_stages_and_reports_bad_recipes(tmp_path):
 def test_the_shipped_recipe_is_valid():
     recipe = load_recipe(Path(__file__).resolve().parents[2] / "training" / "recipes" / "gemma3-270m-agent.toml")
     assert recipe.student["model"] == "gemma3-270m" and recipe.export["name"]
+
+
+@pytest.mark.slow
+def test_sigterm_stops_generation_cleanly_and_a_rerun_resumes(tmp_path, gemma_gguf):
+    import os
+    import signal
+    import time
+
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text(
+        "".join(json.dumps({"id": i, "question": f"What is {i} + {i}?", "answer": 2 * i}) + "\n" for i in range(20))
+    )
+    out = tmp_path / "runs.jsonl"
+    command = [
+        sys.executable,
+        "-m",
+        "tui_agent.cli",
+        "train",
+        "generate",
+        str(tasks),
+        "--teacher",
+        str(gemma_gguf),
+        "--out",
+        str(out),
+        "--max-steps",
+        "2",
+        "--max-tokens",
+        "64",
+        "--n-ctx",
+        "4096",
+    ]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 240
+    while not (out.exists() and out.read_text().count("\n") >= 1) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=90)
+    assert process.returncode == 130, stderr
+    assert "everything finished so far is saved" in stderr
+    lines = out.read_text().splitlines()
+    assert lines and all(json.loads(line)["task_id"] for line in lines)  # only whole trajectories
+    done = {json.loads(line)["task_id"] for line in lines}
+    assert len(done) == len(lines)

@@ -308,6 +308,16 @@ def adapter_gguf(tmp_path) -> Path:
     return export_adapter(tmp_path / "adapter", tmp_path / "agent.gguf").path
 
 
+def test_the_adapter_says_which_prompt_it_was_trained_under(tmp_path, adapter_gguf):
+    from tui_agent.models.loader import adapter_prompt_style
+
+    assert adapter_prompt_style(adapter_gguf) == "full"  # no training summary beside the adapter: the default
+    (tmp_path / "adapter" / "training_summary.json").write_text(json.dumps({"settings": {"prompt_style": "compact"}}))
+    compact = export_adapter(tmp_path / "adapter", tmp_path / "compact.gguf").path
+    assert adapter_prompt_style(compact) == "compact"
+    assert adapter_prompt_style(tmp_path / "missing.gguf") is None
+
+
 def test_register_model_adds_an_entry_and_keeps_the_users_file(adapter_gguf):
     from tui_agent.config import config_dir
     from tui_agent.models.registry import load_registry

@@ -100,6 +100,12 @@ def test_distil_a_teacher_into_a_student_end_to_end(tmp_path, qwen05_gguf, gemma
     assert cosine(cpp_delta, hf_delta) > 0.9  # and changed it the way the trained LoRA does
     assert cpp_lora.argmax() == hf_lora.argmax()
 
+    from tui_agent.models.loader import load_chat_model
+
+    adhoc = load_chat_model(str(gemma_gguf), lora_path=str(adapter), n_ctx=1024)
+    assert adhoc.prompt_style == "compact"  # the adapter file itself says how the student must be prompted
+    adhoc.close()
+
     # 5. Register base + adapter and run the student as an agent for one step.
     register_model("toy-student", "gemma3-270m", adapter, prompt=trained_prompt_style(sft_dir))
     from tui_agent.session import open_session

@@ -17,6 +17,19 @@ from tui_agent.models.llm import DEFAULT_MAX_CTX, LlamaChatModel
 from tui_agent.models.registry import ModelSpec, load_registry
 from tui_agent.models.verify import check_gguf_header
 
+ADAPTER_PROMPT_KEY = "tui_agent.prompt_style"
+
+
+def adapter_prompt_style(path: str | Path) -> str | None:
+    """The system prompt style a GGUF LoRA adapter says it was trained under (written by ``train export``)."""
+    try:
+        from gguf import GGUFReader
+
+        field = GGUFReader(str(path)).get_field(ADAPTER_PROMPT_KEY)
+        return field.contents() if field is not None else None
+    except Exception:  # an adapter from elsewhere, or one gguf cannot read: llama.cpp will say what is wrong
+        return None
+
 
 def looks_like_path(name_or_path: str) -> bool:
     return name_or_path.endswith(".gguf") or os.sep in name_or_path or name_or_path.startswith(("~", "."))
@@ -62,7 +75,14 @@ def load_chat_model(
     if looks_like_path(name_or_path) and Path(name_or_path).expanduser().exists():
         path = Path(name_or_path).expanduser()
         check_gguf_header(path)
-        return LlamaChatModel(path, None, n_ctx=n_ctx or None, n_threads=n_threads or None, lora_path=lora_path)
+        return LlamaChatModel(
+            path,
+            None,
+            n_ctx=n_ctx or None,
+            n_threads=n_threads or None,
+            lora_path=lora_path,
+            prompt_style=(adapter_prompt_style(lora_path) if lora_path else None) or "full",
+        )
     try:
         registry = load_registry()
     except ConfigError as exc:  # a broken user models.toml: same one line, under the error callers handle
@@ -83,5 +103,5 @@ def load_chat_model(
         n_threads=n_threads or None,
         lora_path=lora_path,
         sha256=spec.sha256,
-        prompt_style=spec.prompt if lora_path else "full",
+        prompt_style=((adapter_prompt_style(lora_path) or spec.prompt) if lora_path else "full"),
     )
