@@ -102,7 +102,7 @@ def run_recipe(
         if only and stage not in only:
             continue
         echo(f"== {stage}")
-        globals()[f"_{stage}"](recipe, bar, echo)
+        RUNNERS[stage](recipe, bar, echo)
 
 
 @contextlib.contextmanager
@@ -272,3 +272,13 @@ def _eval(recipe: Recipe, bar, echo) -> None:
             )
         for config, row in report["configs"].items():
             echo(f"{label} {config}: accuracy {row['accuracy']} over {row['tasks']} tasks")
+
+
+RUNNERS: dict[str, Callable[[Recipe, Any, Callable[[str], None]], None]] = {
+    "tasks": _tasks,
+    "generate": _generate,
+    "filter": _filter,
+    "sft": _sft,
+    "export": _export,
+    "eval": _eval,
+}

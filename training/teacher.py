@@ -81,7 +81,7 @@ class OpenAIChatModel:
         try:
             served = [m.id for m in self._client.models.list()]
         except openai.APIConnectionError:
-            raise TeacherError(f"Cannot reach the teacher at {self.base_url}: is the server running?") from None
+            raise self._unreachable() from None
         except openai.AuthenticationError:
             raise TeacherError(f"The teacher at {self.base_url} refused the API key (set --api-key).") from None
         except openai.APIError as exc:
@@ -106,6 +106,9 @@ class OpenAIChatModel:
         return self._stream(list(messages), list(stop), max_tokens, temperature, seed, cancel)
 
     # -- internals -------------------------------------------------------------------------------------------
+    def _unreachable(self) -> TeacherError:
+        return TeacherError(f"Cannot reach the teacher at {self.base_url}: is the server running?")
+
     def _request(self, messages: list[Message], stop: list[str], max_tokens: int, temperature: float, seed) -> Any:
         common: dict[str, Any] = {
             "model": self.model,
@@ -137,7 +140,7 @@ class OpenAIChatModel:
         try:
             stream = self._request(messages, stop, max_tokens, temperature, seed)
         except openai.APIConnectionError:
-            raise TeacherError(f"Cannot reach the teacher at {self.base_url}: is the server running?") from None
+            raise self._unreachable() from None
         except openai.APIError as exc:
             raise TeacherError(f"The teacher at {self.base_url} answered with an error: {_short(exc)}") from None
         reason = "cancelled"
