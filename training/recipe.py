@@ -118,13 +118,15 @@ def _tasks(recipe: Recipe, bar, echo) -> None:
         echo(f"{out} exists: kept (delete it to rebuild the task set)")
         return
     sources: list[list] = []
+    weights: list[int] = []
     for item in recipe.tasks.get("from", []):
-        options = {k: v for k, v in item.items() if k != "source"}
+        options = {k: v for k, v in item.items() if k not in ("source", "weight")}
         if "levels" in options:
             options["levels"] = set(options["levels"])
         loaded = load_tasks(recipe.resolve(str(item["source"])), **options)
         echo(f"{item['source']}: {len(loaded)} tasks")
         sources.append(loaded)
+        weights.append(int(item.get("weight", 1)))
     for item in recipe.tasks.get("codebase", []):
         from training.codebase_tasks import generate_codebase_tasks
 
@@ -137,11 +139,22 @@ def _tasks(recipe: Recipe, bar, echo) -> None:
             )
         echo(f"{item['root']}: {len(made)} codebase tasks")
         sources.append(made)
-    # Round-robin over the sources: a run stopped early still has trajectories of every kind.
-    tasks = [t for group in itertools.zip_longest(*sources) for t in group if t is not None]
+        weights.append(int(item.get("weight", 1)))
+    tasks = interleave(sources, weights)
     if not tasks:
         raise RecipeError(f"{recipe.path}: [tasks] gives no tasks (add from = [...] or codebase = [...])")
     echo(f"wrote {write_tasks(tasks, out)} tasks to {out}")
+
+
+def interleave(sources: list[list], weights: list[int]) -> list:
+    """Round-robin over the sources, `weight` items from each per round: a run stopped early has
+    trajectories of every kind, in the proportions the recipe asks for."""
+    if any(w < 1 for w in weights):
+        raise RecipeError(f"a task source's weight must be a whole number >= 1, got {weights}")
+    chunked = [
+        [source[i : i + w] for i in range(0, len(source), w)] for source, w in zip(sources, weights, strict=True)
+    ]
+    return [t for group in itertools.zip_longest(*chunked, fillvalue=[]) for chunk in group for t in chunk]
 
 
 def _teacher_model(recipe: Recipe) -> Any:
