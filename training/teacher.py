@@ -9,6 +9,7 @@ continued with vLLM's ``continue_final_message``.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import time
@@ -212,8 +213,29 @@ def first_thought(teacher: Any, task: str, *, max_tokens: int = 256, seed: int =
         {"role": "system", "content": FIRST_THOUGHT_PROMPT.strip()},
         {"role": "user", "content": task.strip()},
     ]
-    text = "".join(teacher.stream_chat(messages, max_tokens=max_tokens, temperature=0.0, seed=seed))
+    with context_kept(teacher):
+        text = "".join(teacher.stream_chat(messages, max_tokens=max_tokens, temperature=0.0, seed=seed))
     return first_paragraph(text)
+
+
+@contextlib.contextmanager
+def context_kept(model: Any) -> Iterator[None]:
+    """Run a side request on a local model without losing what its context holds.
+
+    A local teacher keeps the agent's system prompt in its KV cache from one task to the next; the first-thought
+    request has a prompt of its own and would evict it, so the next task would read the whole system prompt
+    again (about 40 s of a 60-90 s task for the 1.5B teacher on 2 cores). Served teachers are left alone: the
+    server keeps its own caches.
+    """
+    llama = getattr(model, "llama", None)
+    if llama is None or not hasattr(llama, "save_state"):
+        yield
+        return
+    state = llama.save_state()
+    try:
+        yield
+    finally:
+        llama.load_state(state)
 
 
 def first_paragraph(text: str, max_chars: int = 400) -> str:

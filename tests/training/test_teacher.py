@@ -73,3 +73,23 @@ def test_concurrent_streams_keep_their_own_usage(gemma_server):
     for thread in threads:
         thread.join()
     assert usages[20] > usages[1]
+
+
+def test_first_thought_keeps_a_local_teachers_prompt_cache(gemma_gguf):
+    """The side request for the first thought must not evict the agent's prompt from a local model's KV cache."""
+    from tui_agent.models.loader import load_chat_model
+
+    model = load_chat_model(str(gemma_gguf), n_ctx=2048)
+    try:
+        messages = [
+            {"role": "system", "content": "You solve tasks with Python. " * 40},
+            {"role": "user", "content": "Task: add 2 and 3"},
+        ]
+        "".join(model.stream_chat(messages, max_tokens=1))
+        cold = model.last_usage.prompt_eval_tokens
+        first_thought(model, "What is 12 times 12?", max_tokens=4)
+        "".join(model.stream_chat(messages, max_tokens=1))
+        assert cold > 200
+        assert model.last_usage.prompt_eval_tokens <= 2  # the prompt came back from the saved state
+    finally:
+        model.close()
