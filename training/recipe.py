@@ -260,7 +260,6 @@ def _export(recipe: Recipe, bar, echo) -> None:
 def _eval(recipe: Recipe, bar, echo) -> None:
     from training.evaluate import evaluate
     from training.generate import GenerateOptions
-    from training.tasks import load_tasks
 
     if not recipe.eval.get("sets"):
         echo("no [eval] sets: skipped")
@@ -271,9 +270,8 @@ def _eval(recipe: Recipe, bar, echo) -> None:
         max_steps=int(recipe.eval.get("max_steps", 5)), max_tokens=int(recipe.eval.get("max_tokens", 512))
     )
     for item in recipe.eval["sets"]:
-        options_ = {k: v for k, v in item.items() if k not in ("source", "name")}
-        tasks = load_tasks(recipe.resolve(str(item["source"])), **options_)
-        label = str(item.get("name") or Path(str(item["source"])).stem)
+        tasks = eval_tasks(recipe, item)
+        label = str(item.get("name") or Path(str(item.get("source") or "codebase")).stem)
         with bar(f"eval {label}") as progress:
             report = evaluate(
                 models,
@@ -285,6 +283,30 @@ def _eval(recipe: Recipe, bar, echo) -> None:
             )
         for config, row in report["configs"].items():
             echo(f"{label} {config}: accuracy {row['accuracy']} over {row['tasks']} tasks")
+
+
+def eval_tasks(recipe: Recipe, item: dict[str, Any]) -> list:
+    """One evaluation set: a task file (``source``, with load_tasks' options) or codebase tasks made from held-out
+    packages (``codebase = [{ root = "tomlkit", n = 34 }, ...]``), never from what the teacher saw."""
+    from training.tasks import load_tasks
+
+    if "codebase" in item:
+        from training.codebase_tasks import generate_codebase_tasks
+
+        trained = {str(c["root"]) for c in recipe.tasks.get("codebase", [])}
+        tasks: list = []
+        for part in item["codebase"]:
+            root = str(part["root"])
+            if root in trained:
+                raise RecipeError(f"{recipe.path}: [eval] codebase {root!r} is also a training source")
+            tasks += generate_codebase_tasks(
+                recipe.resolve(root), n=int(part.get("n", 50)), seed=int(part.get("seed", 0))
+            )
+        return tasks
+    if "source" not in item:
+        raise RecipeError(f"{recipe.path}: an [eval] set needs source = ... or codebase = [...]")
+    options = {k: v for k, v in item.items() if k not in ("source", "name")}
+    return load_tasks(recipe.resolve(str(item["source"])), **options)
 
 
 RUNNERS: dict[str, Callable[[Recipe, Any, Callable[[str], None]], None]] = {

@@ -16,3 +16,28 @@ def test_interleave_default_weights_is_round_robin():
 def test_interleave_refuses_zero_weight():
     with pytest.raises(RecipeError, match="weight"):
         interleave([[1]], [0])
+
+
+def _recipe(tmp_path, text):
+    from training.recipe import load_recipe
+
+    path = tmp_path / "r.toml"
+    path.write_text(text)
+    return load_recipe(path)
+
+
+def test_eval_codebase_sets_come_from_held_out_packages(tmp_path):
+    from training.recipe import eval_tasks
+
+    recipe = _recipe(
+        tmp_path,
+        'name = "r"\n[tasks]\ncodebase = [{ root = "typer", n = 2 }]\n'
+        '[teacher]\nmodel = "t.gguf"\n[student]\nmodel = "s"\n',
+    )
+    tasks = eval_tasks(recipe, {"name": "held-out", "codebase": [{"root": "pathspec", "n": 3}]})
+    assert len(tasks) == 3
+    assert all(t.reference()["source"] == "codebase:pathspec" for t in tasks)
+    with pytest.raises(RecipeError, match="'typer' is also a training source"):
+        eval_tasks(recipe, {"codebase": [{"root": "typer", "n": 1}]})
+    with pytest.raises(RecipeError, match="needs source"):
+        eval_tasks(recipe, {"name": "nothing"})
