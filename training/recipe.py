@@ -34,9 +34,15 @@ class Recipe:
     lora: dict[str, Any]
     export: dict[str, Any]
     eval: dict[str, Any] = field(default_factory=dict)
+    data: Path | None = None
 
     def file(self, name: str) -> Path:
         return self.workdir / name
+
+    def data_file(self, name: str) -> Path:
+        """The task set and the teacher's trajectories live in ``data`` when the recipe names one: students of
+        different sizes then learn from one teacher run instead of each paying for their own."""
+        return (self.data or self.workdir) / name
 
     def resolve(self, value: str) -> str:
         """A path relative to the recipe file made absolute; names (registry models, datasets) stay as they are."""
@@ -56,7 +62,7 @@ def load_recipe(path: Path) -> Recipe:
         data = read_toml(path)
     except ConfigError as exc:
         raise RecipeError(str(exc)) from None
-    unknown = set(data) - {"name", "workdir", "tasks", "teacher", "filter", "student", "lora", "export", "eval"}
+    unknown = set(data) - {"name", "workdir", "data", "tasks", "teacher", "filter", "student", "lora", "export", "eval"}
     if unknown:
         raise RecipeError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}")
     for section in ("tasks", "teacher", "student"):
@@ -83,6 +89,7 @@ def load_recipe(path: Path) -> Recipe:
         lora=data.get("lora", {}),
         export=data.get("export", {}),
         eval=data.get("eval", {}),
+        data=(path.parent / str(data["data"])).resolve() if data.get("data") else None,
     )
 
 
@@ -98,6 +105,8 @@ def run_recipe(
         raise RecipeError(f"unknown stage(s) {', '.join(sorted(only - set(STAGES)))}; stages: {', '.join(STAGES)}")
     bar = bar or _no_bar
     recipe.workdir.mkdir(parents=True, exist_ok=True)
+    if recipe.data is not None:
+        recipe.data.mkdir(parents=True, exist_ok=True)
     for stage in STAGES:
         if only and stage not in only:
             continue
@@ -113,7 +122,7 @@ def _no_bar(description: str) -> Iterator[Callable[[int, int], None]]:
 def _tasks(recipe: Recipe, bar, echo) -> None:
     from training.tasks import load_tasks, write_tasks
 
-    out = recipe.file("tasks.jsonl")
+    out = recipe.data_file("tasks.jsonl")
     if out.exists():
         echo(f"{out} exists: kept (delete it to rebuild the task set)")
         return
@@ -178,11 +187,11 @@ def _generate(recipe: Recipe, bar, echo) -> None:
 
     known = {f.name for f in fields(GenerateOptions)}
     options = GenerateOptions(**{k: v for k, v in recipe.teacher.items() if k in known})
-    tasks = load_tasks(recipe.file("tasks.jsonl"))
+    tasks = load_tasks(recipe.data_file("tasks.jsonl"))
     teacher = _teacher_model(recipe)
     try:
         with bar(f"teacher {recipe.teacher['model']}") as progress:
-            summary = generate(tasks, recipe.file("trajectories.jsonl"), teacher, options, progress=progress)
+            summary = generate(tasks, recipe.data_file("trajectories.jsonl"), teacher, options, progress=progress)
     finally:
         close = getattr(teacher, "close", None)
         if callable(close):
@@ -194,7 +203,7 @@ def _filter(recipe: Recipe, bar, echo) -> None:
     from training.filter import filter_file
 
     result = filter_file(
-        recipe.file("trajectories.jsonl"),
+        recipe.data_file("trajectories.jsonl"),
         recipe.file("kept.jsonl"),
         keep_recovered=bool(recipe.filter.get("keep_recovered", True)),
     )

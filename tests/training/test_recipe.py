@@ -41,3 +41,17 @@ def test_eval_codebase_sets_come_from_held_out_packages(tmp_path):
         eval_tasks(recipe, {"codebase": [{"root": "typer", "n": 1}]})
     with pytest.raises(RecipeError, match="needs source"):
         eval_tasks(recipe, {"name": "nothing"})
+
+
+def test_shipped_recipes_share_one_teacher_run():
+    from pathlib import Path
+
+    from training.recipe import load_recipe
+
+    recipes = Path(__file__).parents[2] / "training" / "recipes"
+    gemma = load_recipe(recipes / "gemma3-270m-agent.toml")
+    qwen = load_recipe(recipes / "qwen2.5-coder-0.5b-agent.toml")
+    assert qwen.data_file("trajectories.jsonl") == gemma.data_file("trajectories.jsonl")
+    assert qwen.data_file("tasks.jsonl") == gemma.file("tasks.jsonl")
+    assert qwen.file("sft") != gemma.file("sft")  # each student trains in its own directory
+    assert qwen.tasks == gemma.tasks and qwen.teacher == gemma.teacher
