@@ -106,3 +106,21 @@ def test_environment_values_are_checked_like_the_file(monkeypatch):
         Settings.load()
     monkeypatch.setenv("TUI_AGENT_SAG", " 4 ")
     assert Settings.load().sag == 4
+
+
+def test_the_cli_reports_a_bad_setting_in_one_line_with_exit_2(tmp_path):
+    import subprocess
+    import sys
+
+    path = config_dir() / "config.toml"
+    path.write_text('model = "gemma3-270m"\nsag = 2.9\n')
+    for args in (["ask", "--yes", "--workspace", str(tmp_path), "x"], []):
+        done = subprocess.run(
+            [sys.executable, "-m", "tui_agent.cli", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
+        assert done.returncode == 2
+        assert done.stderr.splitlines() == [f"error: {path}:2: setting 'sag' must be a whole number, not 2.9"]
