@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-MODEL_CACHE = Path(os.environ.get("TUI_AGENT_TEST_MODELS", Path.home() / ".cache" / "tui-agent-test-models"))
+from tests.offline import MODEL_CACHE, offline_model
 
 
 @pytest.fixture(autouse=True)
@@ -33,18 +29,7 @@ def gemma_gguf() -> Path:
     return package.assemble(MODEL_CACHE / package.MODEL_NAME)
 
 
-def _offline_model(name: str) -> Path:
-    script = SHARED / "models" / "offline-models.sh"
-    if not script.exists():
-        pytest.skip(f"{script} not found: cannot assemble {name}")
-    env = {**os.environ, "OFFLINE_MODELS_DIR": os.environ.get("OFFLINE_MODELS_DIR", str(MODEL_CACHE))}
-    done = subprocess.run(["bash", str(script), name], capture_output=True, text=True, env=env, timeout=1800)
-    if done.returncode != 0:
-        pytest.skip(f"offline-models.sh {name} failed: {done.stderr.strip().splitlines()[-1:]}")
-    return Path(done.stdout.split()[-1])
-
-
 @pytest.fixture(scope="session")
 def qwen05_gguf() -> Path:
-    """Qwen2.5-Coder-0.5B-Instruct Q4_K_M, assembled by ../shared/models/offline-models.sh (skips if it cannot)."""
-    return _offline_model("coder-0.5b")
+    """Qwen2.5-Coder-0.5B-Instruct Q4_K_M, assembled by ../shared/models/offline-models.sh (see tests/offline.py)."""
+    return offline_model("coder-0.5b")

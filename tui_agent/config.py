@@ -9,10 +9,11 @@ Settings come from, lowest to highest priority: built-in defaults, ``config.toml
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 APP_NAME = "tui-agent"
@@ -65,6 +66,22 @@ def read_toml(path: Path) -> dict:
         raise ConfigError(f"{where}: {reason}") from exc
 
 
+#: The most candidates ``--sag`` / ``/sag`` / ``sag =`` may ask for: each one is a model sample and a kernel fork.
+SAG_MAX = 16
+
+#: Allowed values of each setting, as (low, high) bounds (None: unbounded) or a tuple of choices.
+LIMITS: dict[str, tuple] = {
+    "max_steps": (1, 100),
+    "temperature": (0.0, 2.0),
+    "sag": (1, SAG_MAX),
+    "approval": ("ask", "auto", "read-only"),
+    "cell_timeout": (1.0, None),
+    "kernel_memory_mb": (0, None),
+    "n_ctx": (0, None),
+    "n_threads": (0, None),
+}
+
+
 @dataclass
 class Settings:
     """User settings; names match keys of config.toml and the TUI_AGENT_<NAME> variables."""
@@ -76,54 +93,93 @@ class Settings:
     web: bool = True
     approval: str = "ask"  # ask | auto | read-only
     cell_timeout: float = 60.0
-    kernel_memory_mb: int = 4096
+    kernel_memory_mb: int = 4096  # 0: no cap
     n_ctx: int = 0  # 0: the model's registry default
     n_threads: int = 0  # 0: chosen for the machine
-    extra: dict = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path | None = None) -> Settings:
-        """Defaults, then the config file (if any), then environment variables."""
+        """Defaults, then the config file (if any), then environment variables; anything unusable is a ConfigError."""
         settings = cls()
         path = path or config_dir() / "config.toml"
         if path.exists():
-            settings._apply(read_toml(path), source=str(path))
-        env = {
-            f.name: os.environ[f"TUI_AGENT_{f.name.upper()}"]
-            for f in fields(cls)
-            if f.name != "extra" and f"TUI_AGENT_{f.name.upper()}" in os.environ
-        }
-        settings._apply(env, source="environment", from_strings=True)
+            values = read_toml(path)
+            text = path.read_text(encoding="utf-8")
+            for key, value in values.items():
+                line = _line_of(text, key)
+                settings._set(key, value, where=f"{path}:{line}" if line else str(path))
+        for f in fields(cls):
+            var = f"TUI_AGENT_{f.name.upper()}"
+            if var in os.environ:
+                settings._set(f.name, os.environ[var], where=f"environment variable {var}", from_string=True)
         return settings
 
-    def _apply(self, values: dict, *, source: str, from_strings: bool = False) -> None:
-        known = {f.name: f for f in fields(self) if f.name != "extra"}
-        for key, value in values.items():
-            if key not in known:
-                self.extra[key] = value
-                continue
-            current = getattr(self, key)
-            try:
-                setattr(self, key, _coerce(value, type(current), from_strings))
-            except (TypeError, ValueError) as exc:
-                raise ConfigError(f"{source}: setting {key!r}: {exc}") from exc
-        if self.approval not in ("ask", "auto", "read-only"):
-            raise ConfigError(f"{source}: setting 'approval' must be ask, auto or read-only, not {self.approval!r}")
+    def _set(self, key: str, value: object, *, where: str, from_string: bool = False) -> None:
+        known = {f.name: f for f in fields(self)}
+        if key not in known:
+            close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ConfigError(f"{where}: unknown setting {key!r}; {hint}known settings: {', '.join(known)}")
+        kind = type(getattr(self, key))
+        try:
+            setattr(self, key, check_value(key, _coerce(value, kind, from_string)))
+        except ValueError as exc:
+            raise ConfigError(f"{where}: setting {key!r} {exc}") from None
 
 
-def _coerce(value, kind: type, from_strings: bool):
+def check_value(key: str, value):
+    """``value`` if it is allowed for setting ``key``, else a ValueError that says what is allowed."""
+    limit = LIMITS.get(key)
+    if limit is None:
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("must not be empty")
+        return value
+    if isinstance(limit[0], str):
+        if value not in limit:
+            raise ValueError(f"must be one of {', '.join(limit)}, not {value!r}")
+        return value
+    low, high = limit
+    if value < low or (high is not None and value > high):
+        allowed = f"from {low} to {high}" if high is not None else f"{low} or more"
+        raise ValueError(f"must be {allowed}, not {value!r}")
+    return value
+
+
+def _coerce(value, kind: type, from_string: bool):
+    """``value`` as ``kind``; TOML values must already have that type (an int may stand for a float)."""
     if kind is bool:
         if isinstance(value, bool):
             return value
-        if from_strings and str(value).lower() in ("1", "true", "yes", "on"):
+        if from_string and str(value).strip().lower() in ("1", "true", "yes", "on"):
             return True
-        if from_strings and str(value).lower() in ("0", "false", "no", "off"):
+        if from_string and str(value).strip().lower() in ("0", "false", "no", "off"):
             return False
-        raise ValueError(f"expected true or false, got {value!r}")
-    if kind in (int, float):
-        if isinstance(value, bool) or (not from_strings and not isinstance(value, (int, float))):
-            raise ValueError(f"expected a number, got {value!r}")
-        return kind(value)
-    if not from_strings and not isinstance(value, kind):
-        raise ValueError(f"expected {kind.__name__}, got {value!r}")
+        raise ValueError(f"must be true or false, not {value!r}")
+    if kind is int:
+        if from_string:
+            try:
+                return int(str(value).strip())
+            except ValueError:
+                raise ValueError(f"must be a whole number, not {value!r}") from None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"must be a whole number, not {value!r}")
+        return value
+    if kind is float:
+        if from_string:
+            try:
+                return float(str(value).strip())
+            except ValueError:
+                raise ValueError(f"must be a number, not {value!r}") from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"must be a number, not {value!r}")
+        return float(value)
+    if not from_string and not isinstance(value, kind):
+        raise ValueError(f"must be a {kind.__name__}, not {value!r}")
     return kind(value)
+
+
+def _line_of(text: str, key: str) -> int | None:
+    """The line where top-level ``key`` is set (``key =`` or a ``[key]`` table) in a TOML file, if it can be told."""
+    quoted = rf"[\"']?{re.escape(key)}[\"']?"
+    found = re.search(rf"^[ \t]*(?:{quoted}[ \t]*=|\[+[ \t]*{quoted}[ \t]*[.\]])", text, re.MULTILINE)
+    return text[: found.start()].count("\n") + 1 if found else None

@@ -17,7 +17,7 @@ from typing import Any
 
 from tui_agent.config import Settings
 
-OVERRIDABLE = {f.name for f in dataclasses.fields(Settings)} - {"extra"}
+OVERRIDABLE = {f.name for f in dataclasses.fields(Settings)}
 
 
 def with_overrides(settings: Settings, **overrides: Any) -> Settings:

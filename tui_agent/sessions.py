@@ -8,12 +8,13 @@ tokens are not stored: each step's ``code_ready`` event holds its whole thought 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -144,7 +145,6 @@ class SessionStore:
             self._db.executescript(SCHEMA)
         except sqlite3.DatabaseError as exc:
             raise SessionError(f"{self.path}: not a usable sessions database ({exc})") from exc
-        self._seq: dict[str, int] = {}
 
     def close(self) -> None:
         with self._lock:
@@ -164,7 +164,6 @@ class SessionStore:
                     break
                 except sqlite3.IntegrityError:
                     continue
-            self._seq[sid] = 0
         return sid
 
     def append(self, session_id: str, event: ev.Event | dict[str, Any]) -> None:
@@ -175,11 +174,12 @@ class SessionStore:
             return
         step = data.get("step") if isinstance(data.get("step"), int) else None
         now = time.time()
-        with self._lock:
-            seq = self._next_seq(session_id)
+        with self._lock, self._writing():
+            # The number is taken inside the write transaction, so processes sharing a session never collide.
             self._db.execute(
-                "INSERT INTO events (session_id, seq, kind, step, data, at) VALUES (?,?,?,?,?,?)",
-                (session_id, seq, kind, step, json.dumps(data, default=str), now),
+                "INSERT INTO events (session_id, seq, kind, step, data, at) "
+                "SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ? FROM events WHERE session_id = ?",
+                (session_id, kind, step, json.dumps(data, default=str), now, session_id),
             )
             if kind == "user" and data.get("text"):
                 self._db.execute(
@@ -187,6 +187,17 @@ class SessionStore:
                     (_title_of(str(data["text"])), session_id),
                 )
             self._db.execute("UPDATE sessions SET updated = ? WHERE id = ?", (now, session_id))
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One write transaction, taken at once (``BEGIN IMMEDIATE`` waits for another process's to end)."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def set_messages(self, session_id: str, messages: Iterable[dict[str, str]]) -> None:
         """Snapshot the agent's conversation (called after every finished step)."""
@@ -269,23 +280,6 @@ class SessionStore:
             except (json.JSONDecodeError, AttributeError):
                 continue
         return [t for t in texts if t]
-
-    def continue_session(self, session_id: str) -> None:
-        """Make further appends go after the session's existing events (after a resume)."""
-        with self._lock:
-            self._seq.pop(session_id, None)
-            self._next_seq(session_id, peek=True)
-
-    def _next_seq(self, session_id: str, peek: bool = False) -> int:
-        if session_id not in self._seq:
-            (last,) = self._db.execute(
-                "SELECT COALESCE(MAX(seq), 0) FROM events WHERE session_id = ?", (session_id,)
-            ).fetchone()
-            self._seq[session_id] = last
-        if peek:
-            return self._seq[session_id]
-        self._seq[session_id] += 1
-        return self._seq[session_id]
 
 
 def _title_of(text: str) -> str:

@@ -44,9 +44,10 @@ def test_refuses_without_tty_and_without_yes(tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--max-steps", "0"], "--max-steps must be at least 1"),
-        (["--sag", "0"], "--sag must be at least 1"),
-        (["--temperature", "-1"], "--temperature must be 0 or more"),
+        (["--max-steps", "0"], "--max-steps must be from 1 to 100, not 0"),
+        (["--sag", "0"], "--sag must be from 1 to 16, not 0"),
+        (["--sag", "17"], "--sag must be from 1 to 16, not 17"),
+        (["--temperature", "-1"], "--temperature must be from 0.0 to 2.0, not -1.0"),
         (["--workspace", "/nonexistent/dir"], "is not a directory"),
         (["--model", "/nonexistent/model.gguf"], "No such model file"),
     ],
@@ -70,6 +71,22 @@ def test_bad_config_is_a_usage_error(tmp_path, isolated_dirs):
     (isolated_dirs / "config" / "config.toml").write_text("max_steps = [\n")
     result = runner.invoke(app, ["ask", "x", "--yes", "--workspace", str(tmp_path)])
     assert result.exit_code == 2 and "config.toml" in result.output
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("max_step = 4\n", "config.toml:1: unknown setting 'max_step'; did you mean 'max_steps'?"),
+        ("web = true\nsag = 2.9\n", "config.toml:2: setting 'sag' must be a whole number, not 2.9"),
+        ("sag = 40\n", "config.toml:1: setting 'sag' must be from 1 to 16, not 40"),
+    ],
+)
+def test_unusable_config_is_one_line_exit_2_naming_file_key_and_allowed_values(tmp_path, isolated_dirs, text, message):
+    (isolated_dirs / "config" / "config.toml").write_text(text)
+    result = runner.invoke(app, ["ask", "x", "--yes", "--workspace", str(tmp_path)])
+    assert result.exit_code == 2
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith(f"error: {isolated_dirs / 'config' / message}")
 
 
 def test_json_events_then_result_and_save(tmp_path, scripted):

@@ -272,3 +272,38 @@ def test_git_info_exclude_and_file_cap(json_pkg, monkeypatch):
     assert len(paths) == 3 and "json/tool.py" not in paths
     assert any("only the first 3" in n for n in index.notices)
     index.close()
+
+
+HOLDER = textwrap.dedent(
+    """
+    import sys
+    from tui_agent.index.workspace import WorkspaceIndex
+    index = WorkspaceIndex(sys.argv[1])
+    print(index.conn.execute("SELECT count(*) FROM files").fetchone()[0], flush=True)
+    sys.stdin.readline()  # keep the index open until told to close
+    index.close()
+    """
+)
+
+
+def test_recovery_never_deletes_a_database_another_process_has_open(json_pkg):
+    index = WorkspaceIndex(json_pkg)
+    index.refresh()
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(json_pkg)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert int(holder.stdout.readline()) > 0  # the other process has the index open
+        inode = index.db_path.stat().st_ino
+        with pytest.raises(IndexUnavailable, match="another process has it open"):
+            index.recover(sqlite3.DatabaseError("database disk image is malformed"))
+        assert index.db_path.stat().st_ino == inode  # not deleted under the other process
+        assert index.conn.execute("SELECT count(*) FROM files").fetchone()[0] > 0  # still usable here
+    finally:
+        holder.communicate("\n", timeout=60)
+    assert holder.returncode == 0
+    index.recover(sqlite3.DatabaseError("database disk image is malformed"))  # alone now: rebuilt
+    assert index.db_path.stat().st_ino != inode and any("damaged" in n for n in index.notices)
+    assert index.refresh().added > 0
+    index.close()

@@ -3,7 +3,9 @@
 It serves real files at ``/{repo}/resolve/{revision}/{filename}`` (HEAD and GET) with the headers huggingface_hub
 reads (``X-Repo-Commit``, ``ETag``/``X-Linked-Etag``, ``X-Linked-Size``, ``Content-Length``, ``Accept-Ranges``),
 honours ``Range: bytes=N-`` with 206 answers, and answers unknown repos and files the way the hub does
-(404 with ``X-Error-Code: RepoNotFound`` / ``EntryNotFound``). Faults can be injected per file:
+(404 with ``X-Error-Code: RepoNotFound`` / ``EntryNotFound``). Every file is served at ``main`` (= ``COMMIT``);
+``revisions[name] = commit`` serves them at more revisions, as the same content in other commits.
+Faults can be injected per file:
 
 - ``cut_after[filename] = n``: the next GET sends the full Content-Length header but closes after ``n`` bytes
   (a dropped connection; huggingface_hub resumes with a Range request);
@@ -40,6 +42,7 @@ class HubServer:
         self.cut_after: dict[str, int] = {}
         self.corrupt_at: dict[str, int] = {}
         self.throttle = 0.0  # seconds to sleep after each MiB sent (a slow link, so a download can be interrupted)
+        self.revisions = {"main": COMMIT, COMMIT: COMMIT}  # revision -> commit; add commits to serve more revisions
         self.requests: list[tuple[str, str, str | None]] = []  # (method, filename, Range header)
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -101,7 +104,8 @@ class HubServer:
                 repo = hub.files.get(match["repo"])
                 if repo is None:
                     return self._error(404, "RepoNotFound")
-                if match["revision"] not in ("main", COMMIT):
+                commit = hub.revisions.get(match["revision"])
+                if commit is None:
                     return self._error(404, "RevisionNotFound")
                 path = repo.get(filename)
                 if path is None:
@@ -121,7 +125,7 @@ class HubServer:
                     start = int(found[1])
                     end = min(int(found[2]), total - 1) if found[2] else total - 1
                 self.send_response(206 if ranged else 200)
-                self.send_header("X-Repo-Commit", COMMIT)
+                self.send_header("X-Repo-Commit", commit)
                 self.send_header("ETag", f'"{etag}"')
                 self.send_header("X-Linked-Etag", f'"{etag}"')
                 self.send_header("X-Linked-Size", str(total))

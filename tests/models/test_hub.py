@@ -168,3 +168,48 @@ def test_split_model_downloads_every_part(tmp_path, monkeypatch):
     assert (first.parent / "m-q4_k_m-00002-of-00002.gguf").is_file()  # side by side, as llama.cpp expects
     assert hub.local_size(spec) == sum(p.stat().st_size for p in parts.values())
     assert len(hub.remove(spec)) == 4 and hub.local_path(spec) is None
+
+
+OLDER = "fedcba9876543210fedcba9876543210fedcba98"
+
+
+@pytest.fixture()
+def tiny_hub(tmp_path, monkeypatch):
+    """A hub serving two tiny GGUFs of one repo at main and at an older commit with the same content, and a
+    user registry naming them: ``latest`` (main), ``pinned`` (the older commit), ``other`` (another file)."""
+    files = {"m-q4.gguf": _tiny_gguf(tmp_path / "q4.gguf", 1.0), "m-q8.gguf": _tiny_gguf(tmp_path / "q8.gguf", 2.0)}
+    user = tmp_path / "models.toml"
+    user.write_text(
+        '[models.latest]\nrepo = "me/Tiny-GGUF"\nfile = "m-q4.gguf"\n\n'
+        f'[models.pinned]\nrepo = "me/Tiny-GGUF"\nfile = "m-q4.gguf"\nrevision = "{OLDER}"\n\n'
+        '[models.other]\nrepo = "me/Tiny-GGUF"\nfile = "m-q8.gguf"\n'
+    )
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    with HubServer({"me/Tiny-GGUF": files}) as server:
+        server.revisions[OLDER] = OLDER
+        monkeypatch.setenv("HF_ENDPOINT", server.url)
+        yield load_registry(user), files
+
+
+def test_rm_keeps_a_blob_that_another_revision_still_links_to(tiny_hub):
+    registry, files = tiny_hub
+    latest, pinned = registry.get("latest"), registry.get("pinned")
+    main_path, pinned_path = hub.pull(latest), hub.pull(pinned)
+    blob = main_path.resolve()
+    assert main_path != pinned_path and pinned_path.resolve() == blob  # two revisions, one blob
+    assert hub.remove(latest) == [main_path]
+    assert hub.local_path(latest) is None and not main_path.parent.exists()  # the revision is gone
+    assert hub.local_path(pinned) == pinned_path
+    assert pinned_path.read_bytes() == files["m-q4.gguf"].read_bytes()  # the other revision still works
+    assert hub.remove(pinned) == [pinned_path, blob] and not blob.exists()
+
+
+def test_rm_of_one_file_keeps_the_other_files_of_its_revision(tiny_hub):
+    registry, files = tiny_hub
+    q4, q8 = hub.pull(registry.get("latest")), hub.pull(registry.get("other"))
+    blob = q4.resolve()
+    assert hub.remove(registry.get("latest")) == [q4, blob] and not blob.exists()
+    assert hub.local_path(registry.get("latest")) is None
+    assert hub.local_path(registry.get("other")) == q8 and q8.read_bytes() == files["m-q8.gguf"].read_bytes()

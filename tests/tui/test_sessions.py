@@ -82,11 +82,45 @@ def test_appends_continue_after_resume_and_history():
     _one_run(store, sid, "first task")
     store.close()
     again = SessionStore(path)
-    again.continue_session(sid)
     _one_run(again, sid, "second task")
     saved = again.load(sid)
     assert [e["text"] for e in saved.events if e["event"] == "user"] == ["first task", "second task"]
     assert again.recent_inputs() == ["first task", "second task"]
+
+
+def test_two_stores_resuming_one_session_never_collide():
+    """Two processes with the same session open (here: two connections) append in turn; nothing is lost."""
+    first = SessionStore()
+    sid = first.create()
+    _one_run(first, sid, "before")
+    second = SessionStore(first.path)
+    for n in range(3):
+        first.append(sid, {"event": "user", "text": f"a{n}"})
+        second.append(sid, {"event": "user", "text": f"b{n}"})
+    texts = [e["text"] for e in second.load(sid).events if e["event"] == "user"]
+    assert texts == ["before", "a0", "b0", "a1", "b1", "a2", "b2"]
+
+
+def test_two_processes_appending_to_one_session_keep_every_event(tmp_path):
+    db = tmp_path / "sessions.sqlite"
+    store = SessionStore(db)
+    sid = store.create()
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from tui_agent.sessions import SessionStore
+        store = SessionStore({str(db)!r})
+        for n in range(40):
+            store.append({sid!r}, {{"event": "user", "text": sys.argv[1] + str(n)}})
+        """
+    )
+    writers = [subprocess.Popen([sys.executable, "-c", script, name]) for name in ("a", "b")]
+    assert [w.wait(timeout=120) for w in writers] == [0, 0]
+    rows = sqlite3.connect(db).execute("SELECT seq FROM events WHERE session_id = ? ORDER BY seq", (sid,)).fetchall()
+    assert [seq for (seq,) in rows] == list(range(1, 81))
+    texts = [e["text"] for e in store.load(sid).events]
+    for name in ("a", "b"):
+        assert [t for t in texts if t.startswith(name)] == [f"{name}{n}" for n in range(40)]
 
 
 def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path):

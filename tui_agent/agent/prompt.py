@@ -98,7 +98,11 @@ def workspace_repo_map(workspace: Path, budget: int = 512) -> str:
     try:
         from tui_agent.index.tools import CodeTools
 
-        return (CodeTools(workspace).repo_map(budget=budget) or "").strip()
+        tools = CodeTools(workspace)
+        try:
+            return (tools.repo_map(budget=budget) or "").strip()
+        finally:
+            tools.close()  # this process stops holding the index open
     except Exception:  # no index module, unreadable workspace, parse failure: the prompt simply goes without
         return ""
 

@@ -61,7 +61,7 @@ def ask(
     workspace: Path | None = typer.Option(None, "--workspace", help="Directory the agent works in (default: here)."),
     temperature: float | None = typer.Option(None, "--temperature", help="Sampling temperature (0: greedy)."),
 ) -> None:
-    from tui_agent.config import ConfigError, Settings
+    from tui_agent.config import ConfigError, Settings, check_value
     from tui_agent.session import with_overrides
 
     try:
@@ -72,12 +72,15 @@ def ask(
     workspace = (workspace or Path.cwd()).expanduser()
     if not task.strip():
         _fail('the task is empty; say what the agent should do, e.g. tui-agent ask "What is 2**100 % 97?"')
-    if max_steps < 1:
-        _fail(f"--max-steps must be at least 1, not {max_steps}")
-    if sag < 1:
-        _fail(f"--sag must be at least 1, not {sag}")
-    if temperature < 0:
-        _fail(f"--temperature must be 0 or more, not {temperature}")
+    for flag, key, value in (
+        ("--max-steps", "max_steps", max_steps),
+        ("--sag", "sag", sag),
+        ("--temperature", "temperature", temperature),
+    ):
+        try:
+            check_value(key, value)
+        except ValueError as exc:
+            _fail(f"{flag} {exc}")
     if not workspace.is_dir():
         _fail(f"--workspace {workspace} is not a directory")
     read_only = settings.approval == "read-only" and not yes

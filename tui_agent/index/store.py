@@ -2,7 +2,9 @@
 
 One database per workspace, in ``<workspace>/.tui-agent/index.sqlite`` (a ``.gitignore`` of ``*`` keeps it out of
 git), or in the cache directory when the workspace is read-only. WAL mode lets readers query while a refresh
-writes; a lock file serialises refreshes across processes.
+writes; a lock file (``index.sqlite.lock``, through ``filelock``) serialises refreshes and rebuilds across
+processes. Every process with the index open holds a shared lock on ``index.sqlite.open``: a rebuild deletes the
+file only when it can take that lock exclusively, so a database another process has open is never deleted under it.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import hashlib
 import logging
 import os
 import sqlite3
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -102,8 +103,11 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def open_index(path: Path, notices: list[str]) -> sqlite3.Connection:
-    """Open the index, creating it when new and rebuilding it (with a notice) when old or corrupt."""
+def open_index(path: Path, notices: list[str], mark: OpenMark) -> sqlite3.Connection:
+    """Open the index, creating it when new and rebuilding it (with a notice) when old or corrupt.
+
+    ``mark`` is this process's hold on the index; a rebuild happens only when no other process holds it.
+    """
     path = Path(path)
     if path.exists():  # the common case needs no lock: an up-to-date index opens while a refresh runs
         conn = None
@@ -117,6 +121,7 @@ def open_index(path: Path, notices: list[str]) -> sqlite3.Connection:
         if conn is not None:
             conn.close()
     with file_lock(path):
+        message = ""
         try:
             conn = connect(path)
             version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -124,18 +129,71 @@ def open_index(path: Path, notices: list[str]) -> sqlite3.Connection:
             if version == SCHEMA_VERSION:
                 conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
                 return conn
+            if not tables:  # new (or left empty): nothing to delete, the schema goes in place
+                conn.executescript(SCHEMA)
+                return conn
             conn.close()
-            if tables:
-                message = f"Index {path} has schema v{version}, this version uses v{SCHEMA_VERSION}: rebuilding."
-                _notice(notices, message)
+            message = f"Index {path} has schema v{version}, this version uses v{SCHEMA_VERSION}: rebuilding."
         except sqlite3.DatabaseError as exc:
             with contextlib.suppress(Exception):
                 conn.close()
-            _notice(notices, f"Index {path} is unreadable ({exc}): rebuilding.")
+            message = f"Index {path} is unreadable ({exc}): rebuilding."
+        return rebuild(path, mark, notices, message)
+
+
+def rebuild(path: Path, mark: OpenMark, notices: list[str], message: str) -> sqlite3.Connection:
+    """A fresh, empty index in place of the one at ``path`` (call under ``file_lock``), with ``message`` as a
+    notice; IndexUnavailable, and nothing deleted, while another process has the old one open."""
+    with mark.alone() as alone:
+        if not alone:
+            raise IndexUnavailable(
+                f"Index {path} needs rebuilding, but another process has it open; it is rebuilt once that one closes it"
+            )
+        _notice(notices, message)
         remove_database(path)
         conn = connect(path)
         conn.executescript(SCHEMA)
         return conn
+
+
+class OpenMark:
+    """This process's shared lock on ``<db>.open``, held while it has the index open.
+
+    A rebuild deletes the database only after turning its own lock exclusive, which succeeds only when no other
+    process holds one. (Without ``fcntl``, on Windows, the system itself refuses to delete an open file.)
+    """
+
+    def __init__(self, db_path: Path) -> None:
+        self._handle = None
+        try:
+            import fcntl
+        except ImportError:
+            return
+        self._handle = open(f"{db_path}.open", "a+")  # noqa: SIM115 - held until close()
+        fcntl.flock(self._handle.fileno(), fcntl.LOCK_SH)
+
+    @contextlib.contextmanager
+    def alone(self) -> Iterator[bool]:
+        """Whether no other process has the index open, holding that true for the block (call under file_lock)."""
+        if self._handle is None:
+            yield True
+            return
+        import fcntl
+
+        try:
+            fcntl.flock(self._handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            alone = True
+        except BlockingIOError:
+            alone = False
+        try:
+            yield alone
+        finally:  # back to shared; no other process can hold it exclusively while we hold file_lock
+            fcntl.flock(self._handle.fileno(), fcntl.LOCK_SH)
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
 
 
 def remove_database(path: Path) -> None:
@@ -152,27 +210,19 @@ def generation(conn: sqlite3.Connection) -> int:
 
 @contextlib.contextmanager
 def file_lock(db_path: Path, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
-    """Hold an exclusive lock next to the database while building or refreshing it (POSIX ``flock``)."""
+    """Hold the exclusive lock next to the database while building or refreshing it; IndexBusy after ``timeout``
+    seconds (0: do not wait)."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(f"{db_path}.lock", timeout=timeout)
     try:
-        import fcntl
-    except ImportError:  # Windows: SQLite's own locking still keeps the file consistent.
+        lock.acquire()
+    except Timeout:
+        raise IndexBusy(f"{db_path}.lock: another process holds the index lock") from None
+    try:
         yield
-        return
-    lock_path = Path(f"{db_path}.lock")
-    with open(lock_path, "a+") as handle:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise IndexBusy(f"{lock_path}: another process holds the index lock") from None
-                time.sleep(0.05)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    finally:
+        lock.release()
 
 
 def _notice(notices: list[str], message: str) -> None:

@@ -9,7 +9,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tui_agent.index.refresh import Progress, RefreshStats, refresh
-from tui_agent.index.store import LOCK_TIMEOUT_S, IndexUnavailable, file_lock, index_path, open_index, remove_database
+from tui_agent.index.store import (
+    LOCK_TIMEOUT_S,
+    IndexUnavailable,
+    OpenMark,
+    connect,
+    file_lock,
+    index_path,
+    open_index,
+    rebuild,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +50,12 @@ class WorkspaceIndex:
         self.root = root.resolve()
         self.db_path = Path(db_path) if db_path else index_path(self.root)
         self.notices: list[str] = []
-        self.conn = open_index(self.db_path, self.notices)
+        self._mark = OpenMark(self.db_path)
+        try:
+            self.conn = open_index(self.db_path, self.notices, self._mark)
+        except BaseException:
+            self._mark.close()
+            raise
 
     def refresh(
         self, progress: Progress | None = None, workers: int | None = None, wait: float = LOCK_TIMEOUT_S
@@ -60,16 +74,22 @@ class WorkspaceIndex:
         return stats
 
     def recover(self, exc: sqlite3.DatabaseError) -> None:
-        """Start a fresh database after ``exc`` showed this one damaged (call refresh() next to fill it)."""
+        """Start a fresh database after ``exc`` showed this one damaged (call refresh() next to fill it).
+
+        Nothing is deleted while another process has the database open: that is IndexUnavailable, and the
+        next lookup tries again.
+        """
         if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
             raise IndexUnavailable(f"{self.db_path}: database is locked by another process") from exc
-        self.notices.append(f"Index {self.db_path} is damaged ({exc}): rebuilding.")
-        log.warning(self.notices[-1])
         with contextlib.suppress(sqlite3.Error):
             self.conn.close()
         with file_lock(self.db_path):
-            remove_database(self.db_path)
-        self.conn = open_index(self.db_path, self.notices)
+            try:
+                message = f"Index {self.db_path} is damaged ({exc}): rebuilding."
+                self.conn = rebuild(self.db_path, self._mark, self.notices, message)
+            except IndexUnavailable:
+                self.conn = connect(self.db_path)  # keep a handle, so status() and the next lookup still work
+                raise
 
     def status(self) -> IndexStatus:
         """How much the index holds and how big it is on disk."""
@@ -92,3 +112,4 @@ class WorkspaceIndex:
 
     def close(self) -> None:
         self.conn.close()
+        self._mark.close()

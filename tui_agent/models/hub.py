@@ -163,27 +163,52 @@ def pull(
 
 
 def remove(spec: ModelSpec) -> list[Path]:
-    """Delete the model's files from the cache (hub blobs and their snapshot links). Returns what was deleted."""
-    removed: list[Path] = []
+    """Delete the model's files from the cache and return what was deleted.
+
+    Hub files go through huggingface_hub's own cache management: the revision as a whole when it holds nothing
+    else, else only this model's files; either way a blob that another file still links to (the same weights in
+    another revision, say) is kept.
+    """
     if spec.package:
         path = embedded_path(spec)
         if path.exists():
             path.unlink()
-            removed.append(path)
-        return removed
-    from huggingface_hub import try_to_load_from_cache
+            return [path]
+        return []
+    cache = hf_cache_dir()
+    if not cache.is_dir():
+        return []
+    from huggingface_hub import scan_cache_dir, try_to_load_from_cache
 
+    links = set()
     for name in spec.files:
-        hit = try_to_load_from_cache(spec.repo, name, cache_dir=str(hf_cache_dir()), revision=spec.revision)
-        if not isinstance(hit, str):
-            continue
-        link = Path(hit)
-        blob = link.resolve()
-        for path in (blob, link):
-            if path.exists() or path.is_symlink():
-                path.unlink()
-                removed.append(path)
-    return removed
+        hit = try_to_load_from_cache(spec.repo, name, cache_dir=str(cache), revision=spec.revision)
+        if isinstance(hit, str):
+            links.add(_link_key(Path(hit)))
+    if not links:
+        return []
+    info = scan_cache_dir(cache)
+    ours = [
+        file
+        for repo in info.repos
+        if repo.repo_id == spec.repo and repo.repo_type == "model"
+        for revision in repo.revisions
+        for file in revision.files
+        if _link_key(file.file_path) in links
+    ]
+    if not ours:
+        return []
+    revision = next(rev for repo in info.repos for rev in repo.revisions if any(f in rev.files for f in ours))
+    if set(revision.files) <= set(ours):
+        info.delete_revisions(revision.commit_hash).execute()  # also its snapshot folder and refs (e.g. main)
+    else:  # the revision holds other files too (another quantisation): only this model's go
+        info.delete_files(*ours).execute()
+    return [f.file_path for f in ours] + [f.blob_path for f in ours if not f.blob_path.exists()]
+
+
+def _link_key(path: Path) -> Path:
+    """A snapshot entry's path with its folder resolved (the link itself is not followed), for comparing."""
+    return path.parent.resolve() / path.name
 
 
 def _redownload_hint(spec: ModelSpec) -> str:

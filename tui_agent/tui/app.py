@@ -510,7 +510,6 @@ class AgentApp(App):
                 continue
             await conversation.show_event(event_from_dict(data))
         self.session_id = saved.info.id
-        self.store.continue_session(saved.info.id)
         title = f" ({saved.info.title})" if saved.info.title else ""
         await conversation.notice(f"Resumed session {saved.info.id}{title}. New messages continue it.")
         if self.agent is not None:

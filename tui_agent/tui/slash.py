@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tui_agent.config import SAG_MAX
+
 
 @dataclass(frozen=True)
 class SlashCommand:
@@ -60,13 +62,13 @@ def parse(text: str) -> tuple[str, str]:
 
 
 def parse_sag(arg: str) -> int:
-    """The N of ``/sag N``: a whole number from 1 to 16."""
+    """The N of ``/sag N``: a whole number from 1 to SAG_MAX (the bound ``ask --sag`` and config.toml share)."""
     try:
         value = int(arg)
     except ValueError:
-        raise SlashError(f"/sag needs a whole number from 1 to 16, not {arg!r}") from None
-    if not 1 <= value <= 16:
-        raise SlashError(f"/sag needs a whole number from 1 to 16, not {value}")
+        raise SlashError(f"/sag needs a whole number from 1 to {SAG_MAX}, not {arg!r}") from None
+    if not 1 <= value <= SAG_MAX:
+        raise SlashError(f"/sag needs a whole number from 1 to {SAG_MAX}, not {value}")
     return value
 
 
