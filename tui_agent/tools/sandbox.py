@@ -1,0 +1,162 @@
+"""Keeping the kernel's code on this machine: Linux namespaces where the kernel allows them, an audit hook elsewhere.
+
+Private mode runs the kernel in a new user + network namespace: it has no network interface at all (not even a
+loopback that is up), while Jupyter still reaches it over Unix sockets, which do not belong to a network
+namespace. Creating one needs no privileges on most Linux systems; where it is refused (other platforms, or
+systems that turn off unprivileged user namespaces) an audit hook refuses, from Python code, every socket
+connection except Unix sockets, every name lookup and every program start. Trial runs use the same primitives
+plus a mount namespace (see ``forkrun``). ``TUI_AGENT_NO_NAMESPACES=1`` forces the fallback everywhere.
+
+The kernel also never gets credentials from the environment unless the user asks for them (``kernel_secrets``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Mapping
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWNET = 0x40000000
+MS_REC = 0x4000
+MS_PRIVATE = 1 << 18
+
+NAMESPACE = "network namespace"
+AUDIT_HOOK = "audit hook"
+OFF = "off"
+
+# What private mode is enforced by in this process; set by the kernel launcher, read by the prelude.
+STATE = OFF
+
+SECRET_WORDS = {
+    "TOKEN", "TOKENS", "SECRET", "SECRETS", "PASSWORD", "PASSWD", "PASSPHRASE", "CREDENTIAL", "CREDENTIALS",
+    "APIKEY", "AUTH",
+}  # fmt: skip
+SECRET_PREFIXES = ("AWS_", "OPENAI_", "ANTHROPIC_", "AZURE_OPENAI_", "GOOGLE_APPLICATION_", "HUGGING_FACE_HUB_")
+SECRET_NAMES = {"HF_TOKEN", "HF_TOKEN_PATH", "SSH_AUTH_SOCK", "GPG_AGENT_INFO", "NETRC", "PGPASSFILE"}
+NETWORK_EVENTS = {"socket.connect", "socket.sendto", "socket.sendmsg", "socket.bind"}
+LOOKUP_EVENTS = {"socket.getaddrinfo", "socket.gethostbyname", "socket.gethostbyaddr", "socket.getnameinfo"}
+PROGRAM_EVENTS = {"subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "pty.spawn"}
+
+
+def is_secret(name: str) -> bool:
+    """Whether an environment variable looks like a credential (API keys, tokens, passwords, cloud logins)."""
+    upper = name.upper()
+    if upper in SECRET_NAMES or upper.startswith(SECRET_PREFIXES):
+        return True
+    words = re.split(r"[^A-Z0-9]+", upper)
+    return bool(SECRET_WORDS.intersection(words)) or words[-1] == "KEY" or upper.endswith(("_API_KEY", "APIKEY"))
+
+
+def scrub_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The environment without its credentials."""
+    return {name: value for name, value in env.items() if not is_secret(name)}
+
+
+# ---- namespaces -----------------------------------------------------------------------------------------------
+
+
+def _libc():
+    import ctypes
+    import ctypes.util
+
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+    libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+    return libc
+
+
+def _call(result: int, what: str) -> None:
+    if result != 0:
+        import ctypes
+
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"{what}: {os.strerror(errno)}")
+
+
+def unshare(flags: int) -> None:
+    """Move this (single-threaded) process into new namespaces, keeping its own user and group ids inside."""
+    if not sys.platform.startswith("linux"):
+        raise OSError("namespaces exist only on Linux")
+    if os.environ.get("TUI_AGENT_NO_NAMESPACES", "") not in ("", "0"):
+        raise OSError("namespaces turned off by TUI_AGENT_NO_NAMESPACES")
+    uid, gid = os.geteuid(), os.getegid()
+    libc = _libc()
+    _call(libc.unshare(flags | CLONE_NEWUSER), "unshare")
+    with open("/proc/self/setgroups", "w") as fh:
+        fh.write("deny")
+    with open("/proc/self/uid_map", "w") as fh:
+        fh.write(f"{uid} {uid} 1")
+    with open("/proc/self/gid_map", "w") as fh:
+        fh.write(f"{gid} {gid} 1")
+
+
+def mount_overlay(target: str, scratch: str, size_mb: int) -> None:
+    """Over `target`, a copy-on-write view whose changes live in a tmpfs at `scratch` (this mount namespace only)."""
+    libc = _libc()
+    _call(libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "making mounts private")
+    _call(libc.mount(b"tmpfs", scratch.encode(), b"tmpfs", 0, f"size={size_mb}m".encode()), "mounting tmpfs")
+    upper, work = os.path.join(scratch, "upper"), os.path.join(scratch, "work")
+    os.mkdir(upper)
+    os.mkdir(work)
+    options = f"lowerdir={target},upperdir={upper},workdir={work}".encode()
+    _call(libc.mount(b"overlay", target.encode(), b"overlay", 0, options), "mounting overlayfs")
+    os.chdir(os.getcwd())  # a cwd inside `target` still points at the directory under the overlay
+
+
+_probe: dict[int, bool] = {}
+
+
+def namespaces_available(flags: int = CLONE_NEWNET) -> bool:
+    """Whether this process could create user namespaces with `flags` (tried once, in a throwaway child)."""
+    if flags in _probe:
+        return _probe[flags]
+    ok = False
+    if sys.platform.startswith("linux") and os.environ.get("TUI_AGENT_NO_NAMESPACES", "") in ("", "0"):
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                unshare(flags)
+                code = 0
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        ok = os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    _probe[flags] = ok
+    return ok
+
+
+# ---- the audit-hook fallback ----------------------------------------------------------------------------------
+
+
+class NetworkRefused(PermissionError):
+    """Private mode: this code may not reach the network or start programs."""
+
+
+def _is_unix(sock) -> bool:
+    import socket
+
+    return getattr(socket, "AF_UNIX", None) is not None and getattr(sock, "family", None) == socket.AF_UNIX
+
+
+def _private_hook(event: str, args: tuple) -> None:
+    if event in NETWORK_EVENTS and not _is_unix(args[0]):
+        raise NetworkRefused(f"private mode: no network access ({event})")
+    if event in LOOKUP_EVENTS:
+        raise NetworkRefused(f"private mode: no network access ({event})")
+    if event in PROGRAM_EVENTS:
+        raise NetworkRefused(f"private mode without network namespaces: programs cannot be started ({event})")
+
+
+def enter_private() -> str:
+    """Cut this process off the network, by a namespace where possible; returns what is in force."""
+    global STATE
+    try:
+        unshare(CLONE_NEWNET)
+        STATE = NAMESPACE
+    except OSError:
+        sys.addaudithook(_private_hook)
+        STATE = AUDIT_HOOK
+    return STATE
