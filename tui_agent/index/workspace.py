@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,7 @@ from tui_agent.index.refresh import Progress, RefreshStats, refresh
 from tui_agent.index.store import LOCK_TIMEOUT_S, IndexUnavailable, file_lock, index_path, open_index, remove_database
 
 log = logging.getLogger(__name__)
+_INHERITED: list[sqlite3.Connection] = []  # a forked child's copies of its parent's connections: kept, never used
 
 
 @dataclass
@@ -42,6 +44,20 @@ class WorkspaceIndex:
         self.db_path = Path(db_path) if db_path else index_path(self.root)
         self.notices: list[str] = []
         self.conn = open_index(self.db_path, self.notices)
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The connection; a forked child (a trial run) opens its own, since SQLite connections must not cross
+        fork(). The inherited one is neither used nor closed there: closing it could touch the parent's locks."""
+        if self._pid != os.getpid():
+            _INHERITED.append(self._conn)
+            self._conn = open_index(self.db_path, self.notices)
+            self._pid = os.getpid()
+        return self._conn
+
+    @conn.setter
+    def conn(self, value: sqlite3.Connection) -> None:
+        self._conn, self._pid = value, os.getpid()
 
     def refresh(
         self, progress: Progress | None = None, workers: int | None = None, wait: float = LOCK_TIMEOUT_S
