@@ -96,7 +96,14 @@ def test_secrets_stay_out_of_the_kernel_unless_asked_for(tmp_path, monkeypatch):
 
 
 def test_secret_names():
-    secret = ["GITHUB_TOKEN", "OPENAI_API_KEY", "ANTHROPIC_BASE_URL", "DB_PASSWORD", "STRIPE_SECRET_KEY", "SSH_AUTH_SOCK"]
+    secret = [
+        "GITHUB_TOKEN",
+        "OPENAI_API_KEY",
+        "ANTHROPIC_BASE_URL",
+        "DB_PASSWORD",
+        "STRIPE_SECRET_KEY",
+        "SSH_AUTH_SOCK",
+    ]
     plain = ["PATH", "HOME", "HF_HOME", "HF_ENDPOINT", "KEYBOARD_LAYOUT", "PYTHONHASHSEED", "TOKENIZERS_PARALLELISM"]
     assert all(sandbox.is_secret(n) for n in secret)
     assert not any(sandbox.is_secret(n) for n in plain)

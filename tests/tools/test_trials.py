@@ -24,7 +24,7 @@ def times(path: Path) -> int:
 @pytest.fixture(params=["overlay", "journal"])
 def mode(request, monkeypatch) -> str:
     """Both ways a trial is isolated: an overlay in its own namespaces where allowed, the journal everywhere."""
-    if request.param == "overlay" and not sandbox.namespaces_available(sandbox.CLONE_NEWNS | sandbox.CLONE_NEWNET):
+    if request.param == "overlay" and not sandbox.namespaces_available(overlay=True):
         pytest.skip("this system does not allow unprivileged user namespaces")
     if request.param == "journal":
         monkeypatch.setenv("TUI_AGENT_NO_NAMESPACES", "1")
@@ -72,7 +72,9 @@ def test_writes_through_a_file_opened_before_the_fork_are_undone(workspace, mode
     log = open(workspace / "notes.txt", "a")  # noqa: SIM115 - open across the fork on purpose
     db = os.open(workspace / "pkg" / "mod.py", os.O_RDWR)
     try:
-        code = f"import os\nos.write({log.fileno()}, b'leaked line\\n')\nos.write({db}, b'Y = 2')\nos.ftruncate({db}, 5)"
+        code = (
+            f"import os\nos.write({log.fileno()}, b'leaked line\\n')\nos.write({db}, b'Y = 2')\nos.ftruncate({db}, 5)"
+        )
         out = trial(code, workspace, mode)
         assert out["error"] is None
     finally:
@@ -152,7 +154,7 @@ def test_a_trial_uses_its_own_sqlite_connection_to_the_index(tmp_path):
 
 @pytest.mark.parametrize("namespaces", [True, False])
 def test_a_kernel_killed_mid_trial_has_its_journal_replayed_at_the_next_start(tmp_path, monkeypatch, namespaces):
-    if namespaces and not sandbox.namespaces_available(sandbox.CLONE_NEWNS | sandbox.CLONE_NEWNET):
+    if namespaces and not sandbox.namespaces_available(overlay=True):
         pytest.skip("this system does not allow unprivileged user namespaces")
     if not namespaces:
         monkeypatch.setenv("TUI_AGENT_NO_NAMESPACES", "1")

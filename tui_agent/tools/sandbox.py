@@ -105,27 +105,73 @@ def mount_overlay(target: str, scratch: str, size_mb: int) -> None:
     os.chdir(os.getcwd())  # a cwd inside `target` still points at the directory under the overlay
 
 
-_probe: dict[int, bool] = {}
+_probe: dict[tuple[int, bool], bool] = {}
 
 
-def namespaces_available(flags: int = CLONE_NEWNET) -> bool:
-    """Whether this process could create user namespaces with `flags` (tried once, in a throwaway child)."""
-    if flags in _probe:
-        return _probe[flags]
-    ok = False
-    if sys.platform.startswith("linux") and os.environ.get("TUI_AGENT_NO_NAMESPACES", "") in ("", "0"):
+def _overlay_in_child() -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="tui-agent-probe-") as tmp:
+        lower, scratch = os.path.join(tmp, "lower"), os.path.join(tmp, "scratch")
+        os.mkdir(lower)
+        os.mkdir(scratch)
         pid = os.fork()
         if pid == 0:
             code = 1
             try:
-                unshare(flags)
+                unshare(CLONE_NEWNS | CLONE_NEWNET)
+                mount_overlay(lower, scratch, 1)
+                with open(os.path.join(lower, "probe"), "w") as fh:
+                    fh.write("x")
                 code = 0
             finally:
                 os._exit(code)
         _, status = os.waitpid(pid, 0)
-        ok = os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
-    _probe[flags] = ok
-    return ok
+        if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0) or os.listdir(lower):
+            raise OSError("overlay probe failed")
+
+
+def namespaces_available(flags: int = CLONE_NEWNET, *, overlay: bool = False) -> bool:
+    """Whether this process could create user namespaces with `flags` (and mount an overlay in them), tried once
+    in a throwaway child."""
+    if not sys.platform.startswith("linux") or os.environ.get("TUI_AGENT_NO_NAMESPACES", "") not in ("", "0"):
+        return False
+    key = (flags, overlay)
+    if key not in _probe:
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                if overlay:
+                    _overlay_in_child()
+                else:
+                    unshare(flags)
+                code = 0
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        _probe[key] = os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    return _probe[key]
+
+
+def describe() -> dict[str, str]:
+    """What keeps private mode and trial runs contained on this machine, in words (for ``tui-agent doctor``)."""
+    private = (
+        "network namespace: the kernel has no network at all (programs it starts neither)"
+        if namespaces_available(CLONE_NEWNET)
+        else "audit hook: Python code in the kernel cannot open sockets (except Unix sockets), look up names or "
+        "start programs; C extensions are not watched"
+    )
+    if namespaces_available(overlay=True):
+        trials = (
+            "overlay in own namespaces: workspace changes stay in a copy-on-write layer, no network; "
+            "journal for files outside the workspace"
+        )
+    elif namespaces_available(CLONE_NEWNS | CLONE_NEWNET):
+        trials = "journal, no network (namespace; overlayfs not available)"
+    else:
+        trials = "journal: Python-level file changes undone afterwards; network and programs refused"
+    return {"private mode": private, "trial runs": trials}
 
 
 # ---- the audit-hook fallback ----------------------------------------------------------------------------------
