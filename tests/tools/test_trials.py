@@ -21,6 +21,10 @@ def times(path: Path) -> int:
     return path.stat().st_mtime_ns
 
 
+def user_files(root: Path) -> dict[str, tuple]:
+    return {path: seen for path, seen in snapshot(root).items() if not path.startswith(".tui-agent")}
+
+
 @pytest.fixture(params=["overlay", "journal"])
 def mode(request, monkeypatch) -> str:
     """Both ways a trial is isolated: an overlay in its own namespaces where allowed, the journal everywhere."""
@@ -68,19 +72,27 @@ def test_a_write_through_a_symlink_leaves_its_target_as_it_was(workspace, tmp_pa
 
 
 def test_writes_through_a_file_opened_before_the_fork_are_undone(workspace, mode):
-    before = snapshot(workspace)
+    from tui_agent.index.workspace import WorkspaceIndex
+
+    index = WorkspaceIndex(workspace)  # its database stays open across the fork, and is not copied for the trial
+    index.refresh()
+    before = user_files(workspace)
     log = open(workspace / "notes.txt", "a")  # noqa: SIM115 - open across the fork on purpose
     db = os.open(workspace / "pkg" / "mod.py", os.O_RDWR)
+    trials = Path(os.environ["TUI_AGENT_DATA_DIR"]) / "trials"
     try:
         code = (
-            f"import os\nos.write({log.fileno()}, b'leaked line\\n')\nos.write({db}, b'Y = 2')\nos.ftruncate({db}, 5)"
+            f"import os, glob\nos.write({log.fileno()}, b'leaked line\\n')\nos.write({db}, b'Y = 2')\n"
+            f"os.ftruncate({db}, 5)\nprint(open(glob.glob('{trials}/*/journal.jsonl')[0]).read())"
         )
         out = trial(code, workspace, mode)
-        assert out["error"] is None
+        assert out["error"] is None, out["error"]
     finally:
         log.close()
         os.close(db)
-    assert snapshot(workspace) == before
+        index.close()
+    assert "notes.txt" in out["stdout"] and "mod.py" in out["stdout"] and "index.sqlite" not in out["stdout"]
+    assert user_files(workspace) == before  # the index itself changes as the parent closes it
 
 
 def test_file_and_directory_times_are_put_back(workspace, mode):

@@ -44,6 +44,9 @@ class WorkspaceIndex:
         self.db_path = Path(db_path) if db_path else index_path(self.root)
         self.notices: list[str] = []
         self.conn = open_index(self.db_path, self.notices)
+        from tui_agent.tools.fsjournal import fork_safe
+
+        fork_safe(self.db_path)  # a trial run (a fork) opens its own connection: see `conn`
 
     @property
     def conn(self) -> sqlite3.Connection:

@@ -58,6 +58,23 @@ REFUSED_EVENTS = {
 }
 MANIFEST = "journal.jsonl"
 LOCK = "lock"
+# Databases whose owners open their own connection in a forked child and never touch the inherited one (the code
+# index): their open files are not copied before a trial. Paths are the database's; -wal/-shm/-journal go along.
+FORK_SAFE_DATABASES: set[str] = set()
+
+
+def fork_safe(database: str | os.PathLike) -> None:
+    """Declare that a forked child never writes through this process's open connection to `database`."""
+    FORK_SAFE_DATABASES.add(os.path.realpath(database))
+
+
+def _fork_safe(path: str) -> bool:
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        if suffix and not path.endswith(suffix):
+            continue
+        if (path[: -len(suffix)] if suffix else path) in FORK_SAFE_DATABASES:
+            return True
+    return False
 
 
 def trials_root() -> Path:
@@ -246,6 +263,8 @@ class Journal:
             path = _descriptor_path(fd)
             if path is None or not os.path.isfile(path):
                 continue  # deleted or unnamed: nobody can see what is written to it
+            if _fork_safe(os.path.realpath(path)):
+                continue
             self.preserve(self._path(path, follow=True), overlay_too=True)
 
     def preserve(self, path: str | None, *, overlay_too: bool = False) -> None:
