@@ -75,6 +75,10 @@ def test_private_kernel_without_namespaces_is_held_by_the_audit_hook(tmp_path, s
         assert "NetworkRefused" in lookup.error
         program = kernel.execute(f"import subprocess\nsubprocess.run([{sys.executable!r}, '-c', 'pass'])")
         assert "programs cannot be started" in program.error
+        spawn = kernel.execute(
+            "import multiprocessing\nmultiprocessing.get_context('spawn').Process(target=print).start()"
+        )
+        assert "programs cannot be started" in spawn.error
         local = kernel.execute("import socket\na, b = socket.socketpair()\na.send(b'x')\nb.recv(1)")
         assert local.ok and local.result == "b'x'"
         assert kernel.execute("open('f.txt', 'w').write('kept')").ok and (tmp_path / "f.txt").exists()

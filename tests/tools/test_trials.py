@@ -138,6 +138,17 @@ def test_network_calls_are_refused(workspace, mode, server):
     assert hits == []
 
 
+def test_programs_started_without_an_audit_event_are_refused(workspace, mode):
+    before = snapshot(workspace)
+    code = (
+        "import multiprocessing, pathlib\n"
+        "p = multiprocessing.get_context('spawn').Process(target=pathlib.Path('spawned.txt').touch)\np.start()"
+    )
+    out = trial(code, workspace, mode)
+    assert "a trial run cannot take back starting other programs" in out["error"]
+    assert snapshot(workspace) == before
+
+
 def test_c_level_writes_in_the_workspace_vanish_with_the_overlay(workspace, mode):
     if mode != "overlay":
         pytest.skip("only an overlay sees writes that bypass Python's file functions")

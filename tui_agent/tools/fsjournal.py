@@ -87,10 +87,13 @@ def trials_root() -> Path:
 
 
 def _lock(directory: str) -> int | None:
-    """An exclusive lock on a journal, held while its trial may still write; None if someone holds it."""
+    """An exclusive lock on a journal, held while its trial may still write; None if held elsewhere or gone."""
     import fcntl
 
-    fd = os.open(os.path.join(directory, LOCK), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fd = os.open(os.path.join(directory, LOCK), os.O_RDWR | os.O_CREAT, 0o600)
+    except FileNotFoundError:
+        return None  # replayed and removed by another process meanwhile
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
@@ -110,10 +113,13 @@ def recover(root: str | Path | None = None) -> list[str]:
         if fd is None:
             continue  # its trial is still running
         try:
-            problems = Journal(entry).rollback()
+            journal = Journal(entry)
+            recorded = os.path.exists(journal.manifest)
+            problems = journal.rollback()
         finally:
             os.close(fd)
-        messages.append(f"An interrupted trial run was undone ({entry.name}).")
+        if recorded:
+            messages.append(f"An interrupted trial run was undone ({entry.name}).")
         messages += problems
     return messages
 
@@ -168,8 +174,11 @@ class Journal:
 
     def install(self) -> None:
         """Start watching; an audit hook cannot be removed, so call this only in a process about to end."""
+        from tui_agent.tools.sandbox import block_program_starts
+
         sys.dont_write_bytecode = True  # imports in the fork must not leave .pyc files to clean up
         sys.addaudithook(self._hook)
+        block_program_starts(lambda: TrialRefused("a trial run cannot take back starting other programs"))
 
     def _hook(self, event: str, args: tuple) -> None:
         handler = _HANDLERS.get(event)

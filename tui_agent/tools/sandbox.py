@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
@@ -196,6 +196,20 @@ def _private_hook(event: str, args: tuple) -> None:
         raise NetworkRefused(f"private mode without network namespaces: programs cannot be started ({event})")
 
 
+def block_program_starts(refusal: Callable[[], BaseException]) -> None:
+    """Refuse the one way Python starts programs without an audit event (multiprocessing's spawn and forkserver,
+    through ``_posixsubprocess.fork_exec``); ``subprocess`` and ``os.exec*``/``os.posix_spawn`` raise events."""
+    try:
+        import _posixsubprocess
+    except ImportError:
+        return
+
+    def fork_exec(*args: object, **kwargs: object) -> None:
+        raise refusal()
+
+    _posixsubprocess.fork_exec = fork_exec
+
+
 def enter_private() -> str:
     """Cut this process off the network, by a namespace where possible; returns what is in force."""
     global STATE
@@ -204,5 +218,8 @@ def enter_private() -> str:
         STATE = NAMESPACE
     except OSError:
         sys.addaudithook(_private_hook)
+        block_program_starts(
+            lambda: NetworkRefused("private mode without network namespaces: programs cannot be started")
+        )
         STATE = AUDIT_HOOK
     return STATE
