@@ -197,3 +197,19 @@ def test_a_kernel_killed_mid_trial_has_its_journal_replayed_at_the_next_start(tm
             assert "interrupted trial run was undone" in kernel.execute("1").notice
     trials = Path(os.environ["TUI_AGENT_DATA_DIR"]) / "trials"
     assert list(trials.iterdir()) == []
+
+
+def test_recovery_replays_only_journals_nobody_holds(tmp_path):
+    from tui_agent.tools import fsjournal
+
+    created = tmp_path / "created-by-a-trial.txt"
+    journal = fsjournal.Journal()  # holds its lock, as a running trial's parent does
+    journal._append({"op": "absent", "path": str(created)})
+    journal._manifest.close()
+    created.write_text("x")
+    assert fsjournal.recover() == [] and created.exists()  # still running: left alone
+    os.close(journal._lock_fd)  # its process is gone
+    journal._lock_fd = None
+    messages = fsjournal.recover()
+    assert len(messages) == 1 and "interrupted trial run was undone" in messages[0]
+    assert not created.exists() and not Path(journal.directory).exists()
