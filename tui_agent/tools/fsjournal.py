@@ -144,9 +144,7 @@ def _tree_size(path: str, limit: int) -> int:
 class Journal:
     """Write-ahead record of the changes a trial run is about to make, kept in a private directory."""
 
-    def __init__(
-        self, directory: str | Path | None = None, max_backup_bytes: int | None = None, *, isolated: str | None = None
-    ) -> None:
+    def __init__(self, directory: str | Path | None = None, max_backup_bytes: int | None = None) -> None:
         self._lock_fd: int | None = None
         if directory is None:
             # Set up under a dot name with its lock held, then renamed: recovery never sees it half made.
@@ -157,8 +155,6 @@ class Journal:
         self.directory = os.path.realpath(directory)
         self.max_backup_bytes = MAX_BACKUP_BYTES if max_backup_bytes is None else max_backup_bytes
         self.isolated: str | None = None  # a tree under a copy-on-write overlay: its changes need no journal
-        if isolated:
-            self.isolate(isolated)
         self._seen: set[str] = set()
         self._attrs_seen: set[str] = set()
         self._whole: set[str] = set()  # trees kept (or noted absent) as a whole: nothing under them needs a copy

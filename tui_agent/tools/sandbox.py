@@ -47,7 +47,7 @@ def is_secret(name: str) -> bool:
     if upper in SECRET_NAMES or upper.startswith(SECRET_PREFIXES):
         return True
     words = re.split(r"[^A-Z0-9]+", upper)
-    return bool(SECRET_WORDS.intersection(words)) or words[-1] == "KEY" or upper.endswith(("_API_KEY", "APIKEY"))
+    return bool(SECRET_WORDS.intersection(words)) or words[-1] == "KEY"
 
 
 def scrub_env(env: Mapping[str, str]) -> dict[str, str]:
@@ -60,9 +60,8 @@ def scrub_env(env: Mapping[str, str]) -> dict[str, str]:
 
 def _libc():
     import ctypes
-    import ctypes.util
 
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+    libc = ctypes.CDLL(None, use_errno=True)  # the interpreter's own symbols, libc's included (no ldconfig run)
     libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
     return libc
 
