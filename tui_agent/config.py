@@ -94,6 +94,7 @@ class Settings:
     approval: str = "ask"  # ask | auto | read-only
     cell_timeout: float = 60.0
     kernel_memory_mb: int = 4096  # 0: no cap
+    kernel_secrets: bool = False  # true: the kernel inherits API keys and tokens from the environment
     n_ctx: int = 0  # 0: the model's registry default
     n_threads: int = 0  # 0: chosen for the machine
 

@@ -41,7 +41,8 @@ def load_model(name: str | None, settings: Settings, *, lora: str | None = None)
 
 
 def make_kernel(workspace: Path, settings: Settings, *, start: bool = True) -> Any:
-    """A Jupyter kernel in ``workspace`` with the configured web tools, cell timeout and memory cap."""
+    """A Jupyter kernel in ``workspace`` with the configured web tools (none: private mode, no network at all),
+    cell timeout, memory cap and credentials policy."""
     from tui_agent.tools.kernel import Kernel
 
     kernel = Kernel(
@@ -49,6 +50,7 @@ def make_kernel(workspace: Path, settings: Settings, *, start: bool = True) -> A
         web=settings.web,
         timeout=settings.cell_timeout,
         memory_limit_mb=settings.kernel_memory_mb or None,
+        secrets=settings.kernel_secrets,
     )
     if start:
         kernel.start()

@@ -46,6 +46,20 @@ def test_all_fail_falls_back_to_first():
     assert choice.winner.index == 0 and choice.agreement == 0
 
 
+def test_candidates_that_show_nothing_do_not_outvote_one_that_answers():
+    candidates = [
+        cand(0, "x = 1", FakeResult()),
+        cand(1, "y = 2", FakeResult()),
+        cand(2, "z = 3", FakeResult(stdout="   \n")),
+        cand(3, "print(42)", FakeResult(stdout="42\n")),
+    ]
+    choice = choose_by_output(candidates)
+    assert choice.winner.index == 3 and choice.agreement == 1 and choice.groups == 1
+    silent = [cand(0, "a = 1", FakeResult()), cand(1, "b = 2", FakeResult()), cand(2, "b  =  2", FakeResult())]
+    choice = choose_by_output(silent)  # nobody showed anything: grouped by code instead
+    assert choice.winner.index == 1 and choice.agreement == 2
+
+
 def test_final_answers_count_in_the_output():
     candidates = [
         cand(0, "final_answer(1)", FakeResult(final_answer="1")),

@@ -2,6 +2,8 @@
 
 Candidates that fail to parse or raise are dropped; the rest are grouped by what they print (their trial run in a
 throwaway fork of the kernel, so nothing leaks into the session); the first candidate of the largest group wins.
+Candidates that show nothing do not vote: silence is not agreement, and three silent candidates must not outvote
+one that printed the answer. When none shows anything, they are grouped by their code.
 When trial runs are not allowed (the user approves each cell, or read-only mode) candidates are grouped by their
 code instead, so nothing runs before the user has seen it. If every candidate fails, the first one is used.
 """
@@ -69,7 +71,10 @@ def choose_by_output(candidates: list[Candidate]) -> Choice:
     valid = [c for c in candidates if c.parsed.ok and _trial_ok(c.result)]
     if not valid:
         return Choice(candidates[0], 0, 0)
-    winner, size, groups = _choose(valid, lambda c: output_key(c.result))
+    voters = [c for c in valid if output_key(c.result).strip()]
+    if not voters:
+        return choose_by_code(valid)
+    winner, size, groups = _choose(voters, lambda c: output_key(c.result))
     return Choice(winner, size, groups)
 
 

@@ -55,7 +55,11 @@ def ask(
     max_steps: int | None = typer.Option(None, "--max-steps", help="Steps before a forced final answer."),
     sag: int | None = typer.Option(None, "--sag", help="Sample N candidate steps and keep the most consistent."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Run the agent's code without asking."),
-    no_web: bool = typer.Option(False, "--no-web", help="Private mode: no web tools, nothing leaves the machine."),
+    no_web: bool = typer.Option(
+        False,
+        "--no-web",
+        help="Private mode: no web tools, and the kernel runs without network (`tui-agent doctor` says how).",
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON lines of events, then a result object."),
     save: Path | None = typer.Option(None, "--save", help="Append the run's trajectory (JSON line) to this file."),
     workspace: Path | None = typer.Option(None, "--workspace", help="Directory the agent works in (default: here)."),

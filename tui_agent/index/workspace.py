@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from tui_agent.index.store import (
 )
 
 log = logging.getLogger(__name__)
+_INHERITED: list[sqlite3.Connection] = []  # a forked child's copies of its parent's connections: kept, never used
 
 
 @dataclass
@@ -56,6 +58,23 @@ class WorkspaceIndex:
         except BaseException:
             self._mark.close()
             raise
+        from tui_agent.tools.fsjournal import fork_safe
+
+        fork_safe(self.db_path)  # a trial run (a fork) opens its own connection: see `conn`
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The connection; a forked child (a trial run) opens its own, since SQLite connections must not cross
+        fork(). The inherited one is neither used nor closed there: closing it could touch the parent's locks."""
+        if self._pid != os.getpid():
+            _INHERITED.append(self._conn)
+            self._conn = connect(self.db_path)  # a trial only reads and writes rows; it never rebuilds
+            self._pid = os.getpid()
+        return self._conn
+
+    @conn.setter
+    def conn(self, value: sqlite3.Connection) -> None:
+        self._conn, self._pid = value, os.getpid()
 
     def refresh(
         self, progress: Progress | None = None, workers: int | None = None, wait: float = LOCK_TIMEOUT_S

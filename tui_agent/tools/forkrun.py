@@ -4,7 +4,11 @@ Runs inside the kernel. The child gets a copy-on-write snapshot of every variabl
 output captured in memory and in a temp file (for C-level writes), sends a JSON result back over a pipe and
 leaves with ``os._exit`` (no atexit hooks, no ZeroMQ teardown). The parent only waits, with a deadline after
 which the child is killed, so a candidate that loops, crashes or segfaults costs nothing but its own process.
-What the child does to files is journaled and undone by the parent afterwards (see ``fsjournal``).
+Where Linux allows it, the child first moves into its own user, mount and network namespaces and sees the
+workspace through an overlayfs whose changes live in a private tmpfs: what it does there vanishes with it, C code
+and all, and it has no network. Everything else it does to files (outside the workspace, through a symlink that
+leads out of it, through a file opened before the fork) is journaled and undone by the parent (see ``fsjournal``),
+which is also all there is where namespaces are not available.
 """
 
 from __future__ import annotations
@@ -109,8 +113,74 @@ class _NeverRaised(BaseException):
     """Stands in for the final-answer exception when the caller has none."""
 
 
-def run_forked(shell, code: str, timeout: float, final_exc: type[BaseException] = _NeverRaised) -> dict:
-    """Run code in a forked child with a deadline; a dict of stdout, stderr, result, error, final_answer..."""
+OVERLAY_MB = 512  # room for what a trial writes in the workspace (memory, freed when the trial ends)
+
+
+def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def _inherited_outputs(extra: tuple[int, ...]) -> set[int]:
+    """Descriptors of the kernel's own output files (its log, ipykernel's copies of it) and ours: not the user's."""
+    from tui_agent.tools.fsjournal import _open_descriptors
+
+    mine = []
+    for fd in (1, 2, *extra):
+        try:
+            mine.append(os.fstat(fd))
+        except OSError:
+            continue
+    skip = set(extra)
+    for fd in _open_descriptors():
+        try:
+            info = os.fstat(fd)
+        except OSError:
+            continue
+        if any(_same_file(info, other) for other in mine):
+            skip.add(fd)
+    return skip
+
+
+def _die_with_parent() -> None:
+    """A trial outliving its kernel (killed mid-trial) would go on writing; Linux can end it with the kernel."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+
+
+def isolate(journal, workspace: str | None) -> str:
+    """In the child: own namespaces and an overlay over the workspace where possible; what is in force, in words."""
+    from tui_agent.tools import sandbox
+
+    try:
+        sandbox.unshare(sandbox.CLONE_NEWNS | sandbox.CLONE_NEWNET)
+    except OSError:
+        return "journal"
+    from tui_agent.tools.fsjournal import _inside
+
+    if not workspace or not os.path.isdir(workspace) or _inside(journal.directory, os.path.realpath(workspace)):
+        return "journal, no network"  # the journal must stay where the parent can read it
+    scratch = os.path.join(journal.directory, "overlay")
+    try:
+        os.mkdir(scratch)
+        sandbox.mount_overlay(os.path.realpath(workspace), scratch, OVERLAY_MB)
+    except OSError:
+        return "journal, no network"
+    journal.isolate(workspace)
+    return "overlay, no network"
+
+
+def run_forked(
+    shell, code: str, timeout: float, final_exc: type[BaseException] = _NeverRaised, workspace: str | None = None
+) -> dict:
+    """Run code in a forked child with a deadline; a dict of stdout, stderr, result, error, final_answer...
+
+    `workspace`: the tree to show the child through a copy-on-write overlay where the platform allows it.
+    """
     if not hasattr(os, "fork"):
         return {"stdout": "", "error": "NotImplementedError: trial runs need os.fork, which this platform lacks"}
     from tui_agent.tools.fsjournal import Journal
@@ -128,8 +198,13 @@ def run_forked(shell, code: str, timeout: float, final_exc: type[BaseException] 
         try:
             os.close(read_end)
             try:
+                _die_with_parent()
+                journal.preserve_open_files(exclude=_inherited_outputs((fd_out, write_end)))
+                isolation = isolate(journal, workspace)
                 journal.install()
-                payload = json.dumps(_child(shell, code, fd_out, final_exc), default=str)
+                out = _child(shell, code, fd_out, final_exc)
+                out["isolation"] = isolation
+                payload = json.dumps(out, default=str)
             except BaseException as exc:  # noqa: BLE001
                 payload = json.dumps({"error": f"could not run the candidate: {exc!r}"})
             data = payload.encode()

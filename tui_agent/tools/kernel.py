@@ -66,9 +66,12 @@ class Kernel:
         memory_limit_mb: int | None = 4096,
         outputs_dir: Path | None = None,
         python: str | None = None,
+        secrets: bool = False,
     ) -> None:
         self.workspace = Path(workspace).resolve()
         self.web = web
+        self.secrets = secrets  # False: API keys and tokens are kept out of the kernel's environment
+        self.isolation = "off"  # what keeps a private kernel off the network: see tools/sandbox.py
         self.timeout = timeout
         self.memory_limit_mb = memory_limit_mb
         self.outputs_dir = Path(outputs_dir) if outputs_dir else self.workspace / ".tui-agent" / "outputs"
@@ -114,7 +117,9 @@ class Kernel:
             self._start()
 
     def _kernel_env(self) -> dict[str, str]:
-        env = dict(os.environ)
+        from tui_agent.tools.sandbox import scrub_env
+
+        env = dict(os.environ) if self.secrets else scrub_env(os.environ)
         package_root = str(Path(__file__).resolve().parents[2])
         paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
         if package_root not in paths:
@@ -142,7 +147,8 @@ class Kernel:
         )
         km._kernel_spec = KernelSpec(
             argv=[
-                self.python, "-m", "ipykernel_launcher", "-f", "{connection_file}",
+                self.python, "-m", "ipykernel_launcher" if self.web else "tui_agent.tools.kernel_launcher",
+                "-f", "{connection_file}",
                 "--HistoryManager.enabled=False", "--InteractiveShell.colors=nocolor",
                 "--IPKernelApp.quiet=True",
             ],
@@ -170,10 +176,12 @@ class Kernel:
             f"_tui_agent_install(get_ipython(), {str(self.workspace)!r}, web={self.web!r}, "
             f"memory_limit_mb={self.memory_limit_mb!r})\n"
             "del _tui_agent_install\n"
+            "__import__('tui_agent.tools.sandbox').tools.sandbox.STATE\n"
         )
         result = self._run(code, timeout=START_TIMEOUT_S, store_history=False, prelude=True)
         if result.error or result.timed_out:
             raise KernelError(f"the kernel prelude failed: {result.error or 'timed out'}")
+        self.isolation = (result.result or "'off'").strip("'\"")
         if result.stdout.strip():
             self._pending_notice = result.stdout.strip()  # e.g. a memory limit that could not be applied
 

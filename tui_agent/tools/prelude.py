@@ -166,7 +166,7 @@ def install(shell, workspace: str | Path, *, web: bool = True, memory_limit_mb: 
     def _tui_agent_try(code: str, timeout: float) -> None:
         from IPython.display import publish_display_data
 
-        publish_display_data({TRY_MIME: run_forked(shell, code, timeout, FinalAnswer)})
+        publish_display_data({TRY_MIME: run_forked(shell, code, timeout, FinalAnswer, workspace=str(workspace))})
 
     namespace[TRY_HELPER] = _tui_agent_try
     hidden = getattr(shell, "user_ns_hidden", None)
@@ -175,3 +175,10 @@ def install(shell, workspace: str | Path, *, web: bool = True, memory_limit_mb: 
     problem = _set_memory_limit(memory_limit_mb)
     if problem:
         print(problem)
+    try:
+        from tui_agent.tools.fsjournal import recover
+
+        for message in recover():  # a kernel that died mid-trial left its journal: put the files back now
+            print(message)
+    except OSError as exc:
+        print(f"interrupted trial runs could not be checked: {exc}")
