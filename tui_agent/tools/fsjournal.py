@@ -69,7 +69,7 @@ def fork_safe(database: str | os.PathLike) -> None:
 
 
 def _fork_safe(path: str) -> bool:
-    for suffix in ("", "-wal", "-shm", "-journal"):
+    for suffix in ("", "-wal", "-shm", "-journal", ".open"):  # .open: the index's open-mark (a held lock)
         if suffix and not path.endswith(suffix):
             continue
         if (path[: -len(suffix)] if suffix else path) in FORK_SAFE_DATABASES:
