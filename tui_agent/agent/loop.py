@@ -8,10 +8,12 @@ two copies of the conversation: ``messages``, fitted to the context window, is w
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ from tui_agent.agent.events import (
     Event,
     FinalAnswer,
     Observation,
+    PromptProgress,
     RunFinished,
     RunStarted,
     StepStarted,
@@ -47,6 +50,7 @@ from tui_agent.agent.prompt import (
     build_system_prompt,
     observation_message,
     prompt_version,
+    static_prefix,
     task_message,
     tool_names,
     workspace_repo_map,
@@ -126,6 +130,8 @@ class Agent:
         self.transcript: list[Message] = []
         self.last_record: RunRecord | None = None
         self._looped: str | None = None  # the last generation's loop notice, when the repetition guard stopped it
+        # Hears PromptProgress while the model reads a prompt (from the generating thread; run_episode sets it).
+        self.progress: Callable[[Event], None] | None = None
         self._counter = TokenCounter(model.count_tokens)
         self.reset()
 
@@ -163,6 +169,24 @@ class Agent:
             "read_only": self.read_only,
             "cell_timeout": self.cell_timeout,
         }
+
+    def warm(self, cancel: threading.Event | None = None) -> str | None:
+        """Have the model hold the static part of the system prompt (see ``warm_prompt``); never raises."""
+        with self._progress_for(0):
+            return warm_prompt(self.model, self.system_prompt, cancel=cancel)
+
+    @contextlib.contextmanager
+    def _progress_for(self, step: int) -> Iterator[None]:
+        """Route the model's prompt progress to ``self.progress`` as PromptProgress events of ``step``."""
+        sink = self.progress
+        if sink is None or not hasattr(self.model, "prompt_progress"):
+            yield
+            return
+        self.model.prompt_progress = lambda done, total: sink(PromptProgress(step=step, done=done, total=total))
+        try:
+            yield
+        finally:
+            self.model.prompt_progress = None
 
     def _push(self, role: str, content: str) -> None:
         """Add a turn to both the model's view and the transcript."""
@@ -218,6 +242,9 @@ class Agent:
             task_index = len(self.messages) - 1
             stop_reason = "max_steps"
             try:
+                self.warm(cancel)  # the cached system prompt, before the kernel starts (both are waits)
+                if cancel.is_set():
+                    raise _Cancelled
                 if not self.read_only:
                     self._ensure_kernel()
                 for step in range(1, self.max_steps + 2):
@@ -416,10 +443,11 @@ class Agent:
             cancel=cancel,
         )
         try:
-            for piece in stream:
-                yield Token(step=step, text=piece, candidate=candidate)
-                if guard.feed(piece) or cancel.is_set():
-                    break  # a loop: stop generating now rather than at the token limit
+            with self._progress_for(step):
+                for piece in stream:
+                    yield Token(step=step, text=piece, candidate=candidate)
+                    if guard.feed(piece) or cancel.is_set():
+                        break  # a loop: stop generating now rather than at the token limit
         finally:
             close = getattr(stream, "close", None)
             if callable(close):
@@ -459,6 +487,24 @@ class Agent:
         finally:
             done.set()
             watcher.join()
+
+
+def warm_prompt(model: Any, system_prompt: str, *, cancel: threading.Event | None = None) -> str | None:
+    """Have ``model`` hold the static part of ``system_prompt`` in its KV cache, restored from its persistent
+    prompt cache or read now, so a first step only reads the repo map and the task. None for models without
+    ``warm_prefix`` (HTTP teachers, test doubles) or when it fails: warming is an optimisation, never an error."""
+    warm, render = getattr(model, "warm_prefix", None), getattr(model, "render", None)
+    if not callable(warm) or not callable(render):
+        return None
+    try:
+        text = render([{"role": "system", "content": system_prompt}, {"role": "user", "content": "-"}])
+        at = text.find(system_prompt)
+        if at < 0:
+            return None
+        return warm(text[: at + len(static_prefix(system_prompt))], cancel=cancel)
+    except Exception:  # noqa: BLE001
+        logging.getLogger(__name__).warning("could not warm the prompt cache", exc_info=True)
+        return None
 
 
 def _first_thought_prefix(thought: str) -> str:

@@ -13,11 +13,12 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from tui_agent.models.base import Message, ModelError, Usage
 from tui_agent.models.chat_formats import ChatFormat
+from tui_agent.models.prompt_cache import PromptCache, cache_key
 
 DEFAULT_MAX_CTX = 8192  # what we allocate by default, whatever the model was trained for (memory)
 
@@ -47,8 +48,12 @@ class LlamaChatModel:
         lora_path: str | None = None,
         sha256: str | None = None,
         prompt_style: str = "full",
+        prompt_cache: PromptCache | None = None,
     ):
         self.path = Path(path)
+        self.prompt_cache = prompt_cache
+        self.prompt_progress: Callable[[int, int], None] | None = None  # (evaluated, total) while reading a prompt
+        self._lock = threading.Lock()  # one evaluation at a time: a background warm-up and a run share the context
         self.prompt_style = prompt_style
         self.name = name or self.path.stem
         self.lora_path = lora_path
@@ -190,8 +195,72 @@ class LlamaChatModel:
         )
         return self._active
 
-    def _generate(self, tokens, *, stop, max_tokens, temperature, seed, grammar, cancel) -> Iterator[str]:
+    def warm_prefix(self, text: str, *, cancel: threading.Event | None = None) -> str:
+        """Make the KV cache start with ``text``, a rendered prompt prefix (BOS added as for a prompt).
+
+        Returns "warm" (already there), "cached" (restored from the prompt cache), "evaluated" (read now and
+        saved to the cache, if there is one), "cancelled" (``cancel`` was set) or "skipped" (too long for the
+        context). A later prompt that starts with ``text`` then only evaluates what follows it. Safe to call from
+        a background thread: a run waits for it.
+        """
         llm = self._llm
+        tokens = llm.tokenize(text.encode("utf-8"), add_bos=True, special=True)
+        n = len(tokens)
+        if not n or n + 1 >= llm.n_ctx():
+            return "skipped"
+        with self._lock:
+            held = list(llm.input_ids[: min(llm.n_tokens, n)])
+            common = next((i for i, (a, b) in enumerate(zip(held, tokens, strict=False)) if a != b), len(held))
+            if common == n:
+                return "warm"
+            key = None
+            if self.prompt_cache is not None:
+                key = cache_key(model=self.path, lora=self.lora_path, n_ctx=llm.n_ctx(), tokens=tokens)
+                with quiet_stderr():  # llama.cpp logs its reason for refusing a bad file; the entry is rebuilt
+                    loaded = self.prompt_cache.load(llm.ctx, key, tokens)
+                if loaded:
+                    llm.input_ids[:n] = tokens
+                    llm.n_tokens = n
+                    return "cached"
+                self._clear_kv()
+                common = 0
+            llm.n_tokens = common
+            llm.eval_sizes.clear()
+            llm.progress, llm.abort = self.prompt_progress, cancel
+            try:
+                llm.eval(tokens[common:])
+            except _PromptCancelled:
+                return "cancelled"  # what was read stays in the KV cache; nothing half-done is saved
+            finally:
+                llm.progress = llm.abort = None
+            if key is not None and self.prompt_cache is not None:
+                self.prompt_cache.save(llm.ctx, key, tokens)
+            return "evaluated"
+
+    def _clear_kv(self) -> None:
+        """Forget everything in the context (after a state file failed half-way through loading)."""
+        import llama_cpp
+
+        memory = llama_cpp.llama_get_memory(self._llm.ctx)
+        if memory is not None:
+            llama_cpp.llama_memory_clear(memory, True)
+        self._llm.n_tokens = 0
+
+    def _generate(self, tokens, *, stop, max_tokens, temperature, seed, grammar, cancel) -> Iterator[str]:
+        with self._lock:
+            yield from self._generate_locked(
+                tokens,
+                stop=stop,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                seed=seed,
+                grammar=grammar,
+                cancel=cancel,
+            )
+
+    def _generate_locked(self, tokens, *, stop, max_tokens, temperature, seed, grammar, cancel) -> Iterator[str]:
+        llm = self._llm
+        llm.progress = self.prompt_progress
         usage = Usage(prompt_tokens=len(tokens), stop_reason="cancelled")
         self._usage = usage
         llm.eval_sizes.clear()
@@ -226,6 +295,7 @@ class LlamaChatModel:
             reason = "cancelled"
         finally:
             llm.abort = None
+            llm.progress = None
             stream.close()
             end = time.perf_counter()
             first = first or end
@@ -256,6 +326,14 @@ class LlamaChatModel:
 
 _COUNTING_LLAMA = None
 EVAL_SLICE = 128  # tokens per prompt slice: Ctrl-C waits for at most one (about a second on 2 cores)
+
+
+def _report(progress: Callable[[int, int], None], done: int, total: int) -> None:
+    """A progress display that fails (a closing screen) must not stop the model."""
+    try:
+        progress(done, total)
+    except Exception:  # noqa: BLE001
+        logging.getLogger(__name__).debug("prompt progress callback failed", exc_info=True)
 
 
 class _PromptCancelled(Exception):
@@ -377,15 +455,29 @@ def _counting_llama_class():
             def __init__(self, *args, **kwargs):
                 self.eval_sizes: list[int] = []
                 self.abort: threading.Event | None = None
+                self.progress: Callable[[int, int], None] | None = None
                 super().__init__(*args, **kwargs)
 
+            @property
+            def ctx(self):
+                """The llama_context pointer (state save/load, memory calls)."""
+                return self._ctx.ctx
+
             def eval(self, tokens):
-                """Evaluate in slices, checking `abort` between them: a long prompt stops within a slice."""
+                """Evaluate in slices, checking `abort` between them: a long prompt stops within a slice.
+
+                ``progress(done, total)`` hears about each slice of a prompt (not of single generated tokens)."""
                 self.eval_sizes.append(len(tokens))
-                for start in range(0, len(tokens), EVAL_SLICE):
+                total = len(tokens)
+                report = self.progress if total > 1 else None
+                for start in range(0, total, EVAL_SLICE):
                     if start and self.abort is not None and self.abort.is_set():
                         raise _PromptCancelled
+                    if report is not None:
+                        _report(report, start, total)
                     super().eval(tokens[start : start + EVAL_SLICE])
+                if report is not None:
+                    _report(report, total, total)
 
         _COUNTING_LLAMA = CountingLlama
     return _COUNTING_LLAMA
