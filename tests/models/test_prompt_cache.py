@@ -122,3 +122,21 @@ def test_agent_prompt_is_warmed_from_its_static_prefix(model, cache):
     list(model.stream_chat(messages, max_tokens=2))
     usage = model.last_usage
     assert usage.prompt_eval_tokens < usage.prompt_tokens / 4
+
+
+def test_a_run_reports_prompt_progress_as_events(model, cache, tmp_path):
+    from tui_agent.agent.events import PromptProgress
+    from tui_agent.agent.loop import Agent
+    from tui_agent.session import run_episode
+
+    agent = Agent(model, None, workspace=tmp_path, max_steps=1, read_only=True, repo_map="", max_tokens=4)
+    agent.system_prompt = SYSTEM * 3  # short: this is about the events, not the prompt
+    events = []
+    run_episode(agent, "Name a colour.", on_event=events.append)
+    progress = [e for e in events if isinstance(e, PromptProgress)]
+    assert {e.step for e in progress} >= {0, 1}  # the static prefix (step 0), then the rest of step 1's prompt
+    for step in (0, 1):
+        done = [e.done for e in progress if e.step == step]
+        assert done == sorted(done) and done[-1] == progress[[e.step for e in progress].index(step)].total
+    assert progress[0].to_dict()["event"] == "prompt_progress"
+    assert agent.progress is None and model.prompt_progress is None  # nothing left hooked after the run

@@ -54,6 +54,7 @@ class LlamaChatModel:
         self.prompt_cache = prompt_cache
         self.prompt_progress: Callable[[int, int], None] | None = None  # (evaluated, total) while reading a prompt
         self._lock = threading.Lock()  # one evaluation at a time: a background warm-up and a run share the context
+        self._closing = threading.Event()
         self.prompt_style = prompt_style
         self.name = name or self.path.stem
         self.lora_path = lora_path
@@ -213,6 +214,8 @@ class LlamaChatModel:
             common = next((i for i, (a, b) in enumerate(zip(held, tokens, strict=False)) if a != b), len(held))
             if common == n:
                 return "warm"
+            if self._closing.is_set():
+                return "cancelled"
             key = None
             if self.prompt_cache is not None:
                 key = cache_key(model=self.path, lora=self.lora_path, n_ctx=llm.n_ctx(), tokens=tokens)
@@ -226,7 +229,7 @@ class LlamaChatModel:
                 common = 0
             llm.n_tokens = common
             llm.eval_sizes.clear()
-            llm.progress, llm.abort = self.prompt_progress, cancel
+            llm.progress, llm.abort = self.prompt_progress, cancel or self._closing
             try:
                 llm.eval(tokens[common:])
             except _PromptCancelled:
@@ -321,7 +324,14 @@ class LlamaChatModel:
         return self._grammars[text]
 
     def close(self) -> None:
-        self._llm.close()
+        """Free the model; a background warm-up still reading the prompt is stopped first."""
+        self._closing.set()
+        locked = self._lock.acquire(timeout=10)  # an abandoned open stream must not hang the caller forever
+        try:
+            self._llm.close()
+        finally:
+            if locked:
+                self._lock.release()
 
 
 _COUNTING_LLAMA = None

@@ -159,6 +159,24 @@ class AgentApp(App):
             return
         self.call_from_thread(self._model_ready, name, model)
 
+    @work(thread=True, group="warm", exit_on_error=False)
+    def _warm_prompt(self, model: Any) -> None:
+        """Read (or restore from the prompt cache) the static system prompt while the user types its task."""
+
+        def progress(done: int, total: int) -> None:
+            self.post_message(AgentEvent(ev.PromptProgress(step=0, done=done, total=total)))
+
+        if hasattr(model, "prompt_progress"):
+            model.prompt_progress = progress
+        try:
+            self.backend.warm_prompt(model, self.settings)
+        except Exception:  # noqa: BLE001 - warming is an optimisation; the first task reads the prompt instead
+            pass
+        finally:
+            if getattr(model, "prompt_progress", None) is progress:
+                model.prompt_progress = None
+            self.post_message(AgentEvent(ev.PromptProgress(step=0, done=1, total=1)))
+
     async def _model_failed(self, name: str, message: str) -> None:
         self._model_done = True
         if self.model is None:
@@ -186,6 +204,7 @@ class AgentApp(App):
             close = getattr(old, "close", None)
             if callable(close):
                 close()
+        self._warm_prompt(model)
         await self._maybe_build_agent(replace=old is not None)
 
     async def _maybe_build_agent(self, replace: bool = False) -> None:
@@ -305,6 +324,8 @@ class AgentApp(App):
     def _run_agent(self, task: str, cancel: threading.Event) -> None:
         agent = self.agent
         finished = False
+        if hasattr(agent, "progress"):
+            agent.progress = lambda event: self.post_message(AgentEvent(event))
         try:
             for event in agent.run(task, cancel=cancel):
                 self._record(event)
@@ -347,6 +368,9 @@ class AgentApp(App):
             status.kernel = "running"
         elif isinstance(event, ev.Observation):
             status.kernel = "idle"
+        elif isinstance(event, ev.PromptProgress):
+            done, total = event.done, event.total
+            status.reading = f"reading the prompt ({done}/{total} tokens)" if done < total else ""
         elif isinstance(event, ev.UsageReport):
             status.tokens_per_second = event.tokens_per_second
             if event.context_length:
