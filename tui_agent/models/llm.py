@@ -24,14 +24,11 @@ DEFAULT_MAX_CTX = 8192  # what we allocate by default, whatever the model was tr
 
 
 def default_threads() -> int:
-    """Physical cores: llama.cpp gets slower, not faster, on hyper-threads."""
-    try:
-        import psutil
+    """Physical cores this process may use: llama.cpp gets slower, not faster, on hyper-threads. Without an
+    explicit ``n_threads`` a model uses fewer when other processes keep some busy (see models/threads.py)."""
+    from tui_agent.models.threads import usable_cores
 
-        cores = psutil.cpu_count(logical=False)
-    except Exception:  # noqa: BLE001 - psutil missing or unsupported platform
-        cores = None
-    return max(1, cores or os.cpu_count() or 1)
+    return usable_cores()
 
 
 class LlamaChatModel:
@@ -59,6 +56,10 @@ class LlamaChatModel:
         self.name = name or self.path.stem
         self.lora_path = lora_path
         self._sha256 = sha256
+        from tui_agent.models.threads import ThreadFit
+
+        # No explicit count: fit the threads to the free cores now and before every generation.
+        self._fit = ThreadFit() if not n_threads else None
         threads = n_threads or default_threads()
         try:
             with deferred_interrupt(), quiet_stderr():
@@ -83,6 +84,8 @@ class LlamaChatModel:
                 self._llm.close()
                 raise
         self.chat_format = chat_format
+        self.n_threads = threads
+        self._fit_threads()
         self._usage = Usage()
         self._grammars: dict[str, object] = {}
         self._active: Iterator[str] | None = None
@@ -216,6 +219,7 @@ class LlamaChatModel:
                 return "warm"
             if self._closing.is_set():
                 return "cancelled"
+            self._fit_threads()
             key = None
             if self.prompt_cache is not None:
                 key = cache_key(model=self.path, lora=self.lora_path, n_ctx=llm.n_ctx(), tokens=tokens)
@@ -240,6 +244,18 @@ class LlamaChatModel:
                 self.prompt_cache.save(llm.ctx, key, tokens)
             return "evaluated"
 
+    def _fit_threads(self) -> None:
+        """Use the cores that are free now (only when the thread count was not given explicitly)."""
+        if self._fit is None:
+            return
+        threads = self._fit.pick()
+        if threads != self.n_threads:
+            import llama_cpp
+
+            llama_cpp.llama_set_n_threads(self._llm.ctx, threads, threads)
+            self._llm.n_threads = self._llm.n_threads_batch = threads
+            self.n_threads = threads
+
     def _clear_kv(self) -> None:
         """Forget everything in the context (after a state file failed half-way through loading)."""
         import llama_cpp
@@ -262,6 +278,7 @@ class LlamaChatModel:
             )
 
     def _generate_locked(self, tokens, *, stop, max_tokens, temperature, seed, grammar, cancel) -> Iterator[str]:
+        self._fit_threads()
         llm = self._llm
         llm.progress = self.prompt_progress
         usage = Usage(prompt_tokens=len(tokens), stop_reason="cancelled")
