@@ -17,7 +17,7 @@ from tui_agent.models.prompt_cache import PromptCache, cache_key
 
 pytestmark = pytest.mark.slow
 
-SYSTEM = "You answer in one short sentence. " * 12
+SYSTEM = "You answer in one short sentence. " * 8
 PREFIX = f"<start_of_turn>user\n{SYSTEM}"
 QUESTION = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "Name a colour."}]
 

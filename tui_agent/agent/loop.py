@@ -307,16 +307,24 @@ class Agent:
 
         candidates = []
         n = self.sag
-        for i in range(n):
-            temperature = self.temperature if n == 1 else max(self.temperature, SAG_TEMPERATURE)
-            prefix = FORCED_PREFIX if forced else opening or self.step_prefix
-            raw, usage = yield from self._generate(step, temperature, self.seed + i, cancel, candidate=i, prefix=prefix)
-            looped = self._looped
+        temperature = self.temperature if n == 1 else max(self.temperature, SAG_TEMPERATURE)
+        prefix = FORCED_PREFIX if forced else opening or self.step_prefix
+        seeds = [self.seed + i for i in range(n)]
+        if n > 1 and callable(getattr(self.model, "stream_many", None)):
+            # the N candidates decoded together: one prompt evaluation, one batch per token for all of them
+            sampled = yield from self._generate_many(step, temperature, seeds, cancel, prefix=prefix)
+            rec.generation_seconds += max(usage.seconds for _, usage, _ in sampled)
+        else:
+            sampled = []
+            for i, seed in enumerate(seeds):
+                raw, usage = yield from self._generate(step, temperature, seed, cancel, candidate=i, prefix=prefix)
+                sampled.append((raw, usage, self._looped))
+                rec.generation_seconds += usage.seconds
+        for i, (raw, usage, looped) in enumerate(sampled):
             parsed = ParsedStep(raw, None, "none") if looped else parse_step(raw)
             candidates.append(Candidate(i, raw, parsed, usage, looped=looped))
             rec.prompt_tokens += usage.prompt_tokens
             rec.completion_tokens += usage.completion_tokens
-            rec.generation_seconds += usage.seconds
             record.prompt_tokens += usage.prompt_tokens
             record.completion_tokens += usage.completion_tokens
         rec.candidates = n
@@ -374,7 +382,7 @@ class Agent:
                 self.approver = None
 
         began = time.monotonic()
-        result = self._execute(code, cancel)
+        result = _reusable_trial(winner, code) or self._execute(code, cancel)
         rec.execution_seconds = round(time.monotonic() - began, 3)
         if cancel.is_set():
             rec.observation = "(cancelled)"
@@ -468,6 +476,62 @@ class Agent:
         self._looped = guard.observation() if guard.unit is not None else None
         return _join_prefix(prefix, guard.trimmed()), usage
 
+    def _generate_many(
+        self, step: int, temperature: float, seeds: list[int], cancel: threading.Event, *, prefix: str = ""
+    ) -> Iterator[Event]:
+        """Stream N candidate turns sampled together (``model.stream_many``) as Token events of each candidate;
+        returns [(text, usage, loop notice or None)] in candidate order."""
+        guards = [RepetitionGuard() for _ in seeds]
+        looping: set[int] = set()
+        messages = list(self.messages)
+        if prefix:
+            messages.append({"role": "assistant", "content": prefix})
+            for i in range(len(seeds)):
+                yield Token(step=step, text=prefix, candidate=i)
+        stream = self.model.stream_many(
+            messages,
+            seeds=seeds,
+            stop=STOPS,
+            max_tokens=self.max_tokens,
+            temperature=temperature,
+            cancel=cancel,
+            halt=lambda i, _text: i in looping,
+        )
+        try:
+            with self._progress_for(step):
+                for i, piece in stream:
+                    yield Token(step=step, text=piece, candidate=i)
+                    if guards[i].feed(piece):
+                        looping.add(i)  # a loop: this candidate stops now rather than at the token limit
+        finally:
+            close = getattr(stream, "close", None)
+            if callable(close):
+                close()
+        usages = list(getattr(self.model, "last_usages", None) or [Usage() for _ in seeds])
+        wall = max(usage.seconds for usage in usages)
+        completion = sum(usage.completion_tokens for usage in usages)
+        generation = max(usage.generation_seconds for usage in usages)
+        yield UsageReport(
+            step=step,
+            prompt_tokens=usages[0].prompt_tokens,
+            prompt_eval_tokens=usages[0].prompt_eval_tokens,
+            completion_tokens=completion,
+            seconds=round(wall, 3),
+            tokens_per_second=round(completion / generation, 2) if generation > 0 else 0.0,
+            context_used=self.context_used() + max(usage.completion_tokens for usage in usages),
+            context_length=self.model.context_length,
+        )
+        if cancel.is_set():
+            raise _Cancelled
+        return [
+            (
+                _join_prefix(prefix, guard.trimmed()),
+                usage,
+                guard.observation() if guard.unit is not None else None,
+            )
+            for guard, usage in zip(guards, usages, strict=True)
+        ]
+
     def _execute(self, code: str, cancel: threading.Event) -> Any:
         """Run a cell; a watcher interrupts the kernel as soon as ``cancel`` is set from another thread."""
         done = threading.Event()
@@ -505,6 +569,17 @@ def warm_prompt(model: Any, system_prompt: str, *, cancel: threading.Event | Non
     except Exception:  # noqa: BLE001
         logging.getLogger(__name__).warning("could not warm the prompt cache", exc_info=True)
         return None
+
+
+def _reusable_trial(winner: Candidate, code: str) -> Any:
+    """The winner's trial result when running it again cannot differ: its cell is only ``final_answer(<literal>)``
+    (no state to carry into the session, nothing else to run) and its trial ran cleanly. Else None: run it."""
+    result = winner.result
+    if result is None or code.strip() != (winner.parsed.code or "").strip() or literal_final_answer(code) is None:
+        return None
+    if getattr(result, "error", None) or getattr(result, "timed_out", False) or getattr(result, "restarted", False):
+        return None
+    return result if getattr(result, "final_answer", None) is not None else None
 
 
 def _first_thought_prefix(thought: str) -> str:

@@ -295,7 +295,8 @@ class RichRenderer:
             self._spin("Thinking...")
         elif kind == "token":
             if event.candidate:
-                self._spin(f"Sampling candidate {event.candidate + 1}...")
+                if not self._text:  # candidates one after another; sampled together, candidate 1 streams
+                    self._spin(f"Sampling candidate {event.candidate + 1}...")
                 return
             text = self._text + event.text
             if self.console.is_terminal:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from tui_agent.models.base import Message, ModelError, Usage
+from tui_agent.models.batched import MAX_SEQUENCES
 from tui_agent.models.chat_formats import ChatFormat
 from tui_agent.models.prompt_cache import PromptCache, cache_key
 
@@ -46,6 +47,7 @@ class LlamaChatModel:
         sha256: str | None = None,
         prompt_style: str = "full",
         prompt_cache: PromptCache | None = None,
+        n_seq_max: int | None = None,
     ):
         self.path = Path(path)
         self.prompt_cache = prompt_cache
@@ -71,6 +73,7 @@ class LlamaChatModel:
                     lora_path=lora_path,
                     swa_full=True,  # sliding-window models (Gemma 3) keep the whole cache: prefixes stay reusable
                     verbose=False,
+                    n_seq_max=MAX_SEQUENCES if n_seq_max is None else n_seq_max,
                 )
         except (ValueError, RuntimeError, OSError) as exc:
             what = f"LoRA adapter {lora_path} or model" if lora_path else "model"
@@ -88,7 +91,8 @@ class LlamaChatModel:
         self._fit_threads()
         self._usage = Usage()
         self._grammars: dict[str, object] = {}
-        self._active: Iterator[str] | None = None
+        self._active: Iterator | None = None
+        self.last_usages: list[Usage] = []  # one per candidate after stream_many
 
     def describe(self) -> dict[str, object]:
         """What a trajectory records about the model: exact files (with sha256), format and context size."""
@@ -199,6 +203,98 @@ class LlamaChatModel:
         )
         return self._active
 
+    def stream_many(
+        self,
+        messages: Sequence[Message],
+        *,
+        seeds: Sequence[int],
+        stop: Sequence[str] = (),
+        max_tokens: int = 512,
+        temperature: float = 0.7,
+        cancel: threading.Event | None = None,
+        halt: Callable[[int, str], bool] | None = None,
+    ) -> Iterator[tuple[int, str]]:
+        """Sample len(seeds) completions of one conversation together (see models/batched.py): yields
+        (candidate, text piece); ``last_usages`` then holds one Usage per candidate. The prompt is read once."""
+        llm = self._llm
+        if len(seeds) > llm.n_seq_max:
+            raise ModelError(f"This model was loaded for at most {llm.n_seq_max} candidates, not {len(seeds)}.")
+        tokens = llm.tokenize(self.render(messages).encode("utf-8"), add_bos=True, special=True)
+        if len(tokens) + 1 >= llm.n_ctx():
+            raise ModelError(
+                f"The conversation is {len(tokens)} tokens, more than the model's context of {llm.n_ctx()}; "
+                "start a new session or raise n_ctx."
+            )
+        if self._active is not None:
+            try:
+                self._active.close()
+            except ValueError:
+                raise ModelError("This model is already generating in another thread.") from None
+        self._active = self._many(
+            tokens,
+            seeds=list(seeds),
+            stops=list(dict.fromkeys(s for s in [*self.chat_format.stops, *stop] if s)),
+            max_tokens=max(1, min(max_tokens, llm.n_ctx() - len(tokens))),
+            temperature=temperature,
+            cancel=cancel,
+            halt=halt,
+        )
+        return self._active
+
+    def _many(self, tokens, *, seeds, stops, max_tokens, temperature, cancel, halt) -> Iterator[tuple[int, str]]:
+        from tui_agent.models.batched import decode_sequences
+
+        with self._lock:
+            self._fit_threads()
+            llm = self._llm
+            timing = {"start": time.perf_counter()}
+            evaluated = [0]
+
+            def evaluate_prompt(prompt: list[int]) -> int:
+                held = list(llm.input_ids[: min(llm.n_tokens, len(prompt))])
+                common = next((i for i, (a, b) in enumerate(zip(held, prompt, strict=False)) if a != b), len(held))
+                common = min(common, len(prompt) - 1)  # the last prompt token is evaluated again for its logits
+                llm.n_tokens = common
+                llm.eval_sizes.clear()
+                llm.eval(prompt[common:])
+                timing["prompt"] = time.perf_counter()
+                evaluated[0] = len(prompt) - common
+                return evaluated[0]
+
+            llm.progress, llm.abort = self.prompt_progress, cancel
+            results = None
+            try:
+                results = yield from decode_sequences(
+                    llm,
+                    tokens,
+                    seeds=seeds,
+                    temperature=temperature,
+                    max_tokens=max_tokens,
+                    stops=stops,
+                    cancel=cancel,
+                    halt=halt,
+                    evaluate_prompt=evaluate_prompt,
+                )
+            except _PromptCancelled:
+                results = None
+            finally:
+                llm.progress = llm.abort = None
+                end = time.perf_counter()
+                prompt_end = timing.get("prompt", end)
+                self.last_usages = [
+                    Usage(
+                        prompt_tokens=len(tokens),
+                        prompt_eval_tokens=evaluated[0] if i == 0 else 0,
+                        completion_tokens=results[i][1] if results else 0,
+                        prompt_seconds=prompt_end - timing["start"],
+                        generation_seconds=end - prompt_end,
+                        stop_reason=results[i][2] if results else "cancelled",
+                    )
+                    for i in range(len(seeds))
+                ]
+                self._usage = self.last_usages[0]
+                self._active = None
+
     def warm_prefix(self, text: str, *, cancel: threading.Event | None = None) -> str:
         """Make the KV cache start with ``text``, a rendered prompt prefix (BOS added as for a prompt).
 
@@ -222,7 +318,9 @@ class LlamaChatModel:
             self._fit_threads()
             key = None
             if self.prompt_cache is not None:
-                key = cache_key(model=self.path, lora=self.lora_path, n_ctx=llm.n_ctx(), tokens=tokens)
+                key = cache_key(
+                    model=self.path, lora=self.lora_path, n_ctx=llm.n_ctx(), tokens=tokens, n_seq_max=llm.n_seq_max
+                )
                 with quiet_stderr():  # llama.cpp logs its reason for refusing a bad file; the entry is rebuilt
                     loaded = self.prompt_cache.load(llm.ctx, key, tokens)
                 if loaded:
@@ -417,6 +515,32 @@ def quiet_stderr():
         os.close(saved)
 
 
+_context_sequences = threading.local()  # n_seq_max for the context being created in this thread
+
+
+def _multi_sequence_contexts() -> None:
+    """Create contexts with room for several sequences in one unified KV cache (SAG's batched candidates).
+
+    Llama() has no argument for it, so the default parameters it starts from are adjusted while one of our models
+    is being created; with one sequence in use a unified cache behaves exactly like the single-sequence one."""
+    import llama_cpp.llama_cpp as lib
+
+    if getattr(lib, "_tui_agent_sequences", False):
+        return
+    original = lib.llama_context_default_params
+
+    def params():
+        value = original()
+        sequences = getattr(_context_sequences, "value", 0)
+        if sequences > 1:
+            value.n_seq_max = sequences
+            value.kv_unified = True
+        return value
+
+    lib.llama_context_default_params = params
+    lib._tui_agent_sequences = True
+
+
 def _plain_cpu_buffers() -> None:
     """Keep weights in plain CPU buffers, not llama.cpp's "extra" (AMX / repacked) ones: on a VM whose CPU
     advertises AMX that the kernel does not enable, the first multi-token batch dies with SIGILL.
@@ -476,14 +600,20 @@ def _counting_llama_class():
         from llama_cpp import Llama
 
         _plain_cpu_buffers()
+        _multi_sequence_contexts()
         _route_native_logs()
 
         class CountingLlama(Llama):
-            def __init__(self, *args, **kwargs):
+            def __init__(self, *args, n_seq_max: int = 1, **kwargs):
                 self.eval_sizes: list[int] = []
                 self.abort: threading.Event | None = None
                 self.progress: Callable[[int, int], None] | None = None
-                super().__init__(*args, **kwargs)
+                self.n_seq_max = n_seq_max
+                _context_sequences.value = n_seq_max
+                try:
+                    super().__init__(*args, **kwargs)
+                finally:
+                    _context_sequences.value = 0
 
             @property
             def ctx(self):

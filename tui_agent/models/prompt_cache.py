@@ -6,7 +6,8 @@ context's state (its KV cache) after evaluating them. The key hashes everything 
 
 - the model file and the LoRA file (resolved path, size and modification time: a replaced file is a new key),
 - llama-cpp-python's version (the state format belongs to the llama.cpp it bundles),
-- the context size and the exact prefix tokens (any change to the prompt, its tools or its version is a new key).
+- the context's size and number of sequences, and the exact prefix tokens (any change to the prompt, its tools
+  or its version is a new key).
 
 An entry that llama.cpp cannot read (truncated, another format) or whose tokens differ is deleted and rebuilt; it
 never fails a run. The directory is kept under ``max_bytes`` by removing the least recently used entries.
@@ -46,13 +47,16 @@ def library_version() -> str:
     return str(getattr(llama_cpp, "__version__", "unknown"))
 
 
-def cache_key(*, model: str | Path, lora: str | Path | None, n_ctx: int, tokens: Sequence[int]) -> str:
-    """The entry's name: a hash of model, adapter, library, context size and the prefix tokens."""
+def cache_key(
+    *, model: str | Path, lora: str | Path | None, n_ctx: int, tokens: Sequence[int], n_seq_max: int = 1
+) -> str:
+    """The entry's name: a hash of model, adapter, library, context shape and the prefix tokens."""
     identity = {
         "model": file_identity(model),
         "lora": file_identity(lora),
         "llama_cpp": library_version(),
         "n_ctx": n_ctx,
+        "n_seq_max": n_seq_max,
         "tokens": hashlib.sha256(json.dumps(list(tokens)).encode()).hexdigest(),
     }
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
