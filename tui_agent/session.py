@@ -50,7 +50,7 @@ def warm_prompt(model: Any, settings: Settings) -> str | None:
     from tui_agent.agent.prompt import build_system_prompt
 
     style = getattr(model, "prompt_style", None) or "full"
-    return warm(model, build_system_prompt(web=settings.web, repo_map="", style=style))
+    return warm(model, build_system_prompt(web=settings.web, repo_map="", style=style), static_only=True)
 
 
 def make_kernel(workspace: Path, settings: Settings, *, start: bool = True) -> Any:

@@ -115,13 +115,20 @@ def test_agent_prompt_is_warmed_from_its_static_prefix(model, cache):
     system = build_system_prompt(web=False, repo_map="a.py: def f()", style="compact")
     other = build_system_prompt(web=False, repo_map="b.py: class B", style="compact")
     assert static_prefix(system) == static_prefix(other) and "a.py" not in static_prefix(system)
-    assert warm_prompt(model, system) == "evaluated"
+    assert warm_prompt(model, system, static_only=True) == "evaluated"
+    assert len(cache.entries()) == 1
     model._clear_kv()
-    assert warm_prompt(model, other) == "cached"  # another workspace shares the entry
+    assert warm_prompt(model, system) == "evaluated"  # the static part restored, only the repo map read
+    assert model.llama.eval_sizes[-1] < model.count_tokens(system) / 4
+    assert len(cache.entries()) == 2  # the static part, shared by every workspace, and this workspace's prompt
+    model._clear_kv()
+    assert warm_prompt(model, other) == "evaluated"  # another workspace starts from the shared static part
+    model._clear_kv()
+    assert warm_prompt(model, other) == "cached"  # its second run reads nothing of the system prompt
     messages = [{"role": "system", "content": other}, {"role": "user", "content": "Task: 2+2"}]
     list(model.stream_chat(messages, max_tokens=2))
     usage = model.last_usage
-    assert usage.prompt_eval_tokens < usage.prompt_tokens / 4
+    assert usage.prompt_eval_tokens < 20
 
 
 def test_a_run_reports_prompt_progress_as_events(model, cache, tmp_path):

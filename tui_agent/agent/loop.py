@@ -553,10 +553,14 @@ class Agent:
             watcher.join()
 
 
-def warm_prompt(model: Any, system_prompt: str, *, cancel: threading.Event | None = None) -> str | None:
-    """Have ``model`` hold the static part of ``system_prompt`` in its KV cache, restored from its persistent
-    prompt cache or read now, so a first step only reads the repo map and the task. None for models without
-    ``warm_prefix`` (HTTP teachers, test doubles) or when it fails: warming is an optimisation, never an error."""
+def warm_prompt(
+    model: Any, system_prompt: str, *, cancel: threading.Event | None = None, static_only: bool = False
+) -> str | None:
+    """Have ``model`` hold ``system_prompt`` in its KV cache, restored from its persistent prompt cache or read
+    now, so a first step only reads the task. A prompt not cached yet (a new workspace, a changed repo map) starts
+    from its static part (shared by every workspace) and reads only the rest. None for models without
+    ``warm_prefix`` (HTTP teachers, test doubles) or when it fails: warming is an optimisation, never an error.
+    ``static_only`` warms just the static part (before the workspace is known)."""
     warm, render = getattr(model, "warm_prefix", None), getattr(model, "render", None)
     if not callable(warm) or not callable(render):
         return None
@@ -565,7 +569,11 @@ def warm_prompt(model: Any, system_prompt: str, *, cancel: threading.Event | Non
         at = text.find(system_prompt)
         if at < 0:
             return None
-        return warm(text[: at + len(static_prefix(system_prompt))], cancel=cancel)
+        static = text[: at + len(static_prefix(system_prompt))]
+        whole = text[: at + len(system_prompt)]
+        if static_only or static == whole:
+            return warm(static, cancel=cancel)
+        return warm(whole, base=static, cancel=cancel)
     except Exception:  # noqa: BLE001
         logging.getLogger(__name__).warning("could not warm the prompt cache", exc_info=True)
         return None

@@ -295,52 +295,78 @@ class LlamaChatModel:
                 self._usage = self.last_usages[0]
                 self._active = None
 
-    def warm_prefix(self, text: str, *, cancel: threading.Event | None = None) -> str:
+    def warm_prefix(self, text: str, *, base: str | None = None, cancel: threading.Event | None = None) -> str:
         """Make the KV cache start with ``text``, a rendered prompt prefix (BOS added as for a prompt).
 
         Returns "warm" (already there), "cached" (restored from the prompt cache), "evaluated" (read now and
         saved to the cache, if there is one), "cancelled" (``cancel`` was set) or "skipped" (too long for the
-        context). A later prompt that starts with ``text`` then only evaluates what follows it. Safe to call from
-        a background thread: a run waits for it.
+        context). When ``text`` itself is not cached, the shorter ``base`` (a prefix of it) is restored or read
+        first, then only the rest. A later prompt that starts with ``text`` then only evaluates what follows it.
+        Safe to call from a background thread: a run waits for it.
         """
         llm = self._llm
         tokens = llm.tokenize(text.encode("utf-8"), add_bos=True, special=True)
-        n = len(tokens)
-        if not n or n + 1 >= llm.n_ctx():
+        if not tokens or len(tokens) + 1 >= llm.n_ctx():
             return "skipped"
         with self._lock:
-            held = list(llm.input_ids[: min(llm.n_tokens, n)])
-            common = next((i for i, (a, b) in enumerate(zip(held, tokens, strict=False)) if a != b), len(held))
-            if common == n:
-                return "warm"
             if self._closing.is_set():
                 return "cancelled"
             self._fit_threads()
-            key = None
-            if self.prompt_cache is not None:
-                key = cache_key(
-                    model=self.path, lora=self.lora_path, n_ctx=llm.n_ctx(), tokens=tokens, n_seq_max=llm.n_seq_max
-                )
-                with quiet_stderr():  # llama.cpp logs its reason for refusing a bad file; the entry is rebuilt
-                    loaded = self.prompt_cache.load(llm.ctx, key, tokens)
-                if loaded:
-                    llm.input_ids[:n] = tokens
-                    llm.n_tokens = n
-                    return "cached"
-                self._clear_kv()
-                common = 0
-            llm.n_tokens = common
-            llm.eval_sizes.clear()
-            llm.progress, llm.abort = self.prompt_progress, cancel or self._closing
-            try:
-                llm.eval(tokens[common:])
-            except _PromptCancelled:
-                return "cancelled"  # what was read stays in the KV cache; nothing half-done is saved
-            finally:
-                llm.progress = llm.abort = None
-            if key is not None and self.prompt_cache is not None:
-                self.prompt_cache.save(llm.ctx, key, tokens)
-            return "evaluated"
+            if self._holds(tokens):
+                return "warm"
+            if self._restore(tokens):
+                return "cached"
+            if base:
+                status = self._warm(llm.tokenize(base.encode("utf-8"), add_bos=True, special=True), cancel)
+                if status == "cancelled":
+                    return status
+            return self._warm(tokens, cancel)
+
+    def _holds(self, tokens: list[int]) -> bool:
+        llm = self._llm
+        return llm.n_tokens >= len(tokens) and list(llm.input_ids[: len(tokens)]) == tokens
+
+    def _key(self, tokens: list[int]) -> str:
+        llm = self._llm
+        return cache_key(
+            model=self.path, lora=self.lora_path, n_ctx=llm.n_ctx(), tokens=tokens, n_seq_max=llm.n_seq_max
+        )
+
+    def _restore(self, tokens: list[int]) -> bool:
+        """Load the cached state of exactly ``tokens``, if there is a good one (a bad one is removed)."""
+        if self.prompt_cache is None or not self.prompt_cache.path(key := self._key(tokens)).is_file():
+            return False
+        llm = self._llm
+        with quiet_stderr():  # llama.cpp logs its reason for refusing a bad file; the entry is rebuilt
+            loaded = self.prompt_cache.load(llm.ctx, key, tokens)
+        if not loaded:
+            self._clear_kv()  # a file refused half-way may have left part of its state
+            return False
+        llm.input_ids[: len(tokens)] = tokens
+        llm.n_tokens = len(tokens)
+        return True
+
+    def _warm(self, tokens: list[int], cancel: threading.Event | None) -> str:
+        """``warm_prefix`` for one prefix, with the lock held."""
+        llm = self._llm
+        if self._holds(tokens):
+            return "warm"
+        if self._restore(tokens):
+            return "cached"
+        held = list(llm.input_ids[: min(llm.n_tokens, len(tokens))])
+        common = next((i for i, (a, b) in enumerate(zip(held, tokens, strict=False)) if a != b), len(held))
+        llm.n_tokens = common
+        llm.eval_sizes.clear()
+        llm.progress, llm.abort = self.prompt_progress, cancel or self._closing
+        try:
+            llm.eval(tokens[common:])
+        except _PromptCancelled:
+            return "cancelled"  # what was read stays in the KV cache; nothing half-done is saved
+        finally:
+            llm.progress = llm.abort = None
+        if self.prompt_cache is not None:
+            self.prompt_cache.save(llm.ctx, self._key(tokens), tokens)
+        return "evaluated"
 
     def _fit_threads(self) -> None:
         """Use the cores that are free now (only when the thread count was not given explicitly)."""

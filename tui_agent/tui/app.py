@@ -160,8 +160,9 @@ class AgentApp(App):
         self.call_from_thread(self._model_ready, name, model)
 
     @work(thread=True, group="warm", exit_on_error=False)
-    def _warm_prompt(self, model: Any) -> None:
-        """Read (or restore from the prompt cache) the static system prompt while the user types its task."""
+    def _warm_prompt(self, model: Any, warm: Any = None) -> None:
+        """Read (or restore from the prompt cache) the system prompt while the user types its task: its static
+        part as soon as the model is loaded, the rest (``warm``, the agent's) once the agent exists."""
 
         def progress(done: int, total: int) -> None:
             self.post_message(AgentEvent(ev.PromptProgress(step=0, done=done, total=total)))
@@ -169,7 +170,10 @@ class AgentApp(App):
         if hasattr(model, "prompt_progress"):
             model.prompt_progress = progress
         try:
-            self.backend.warm_prompt(model, self.settings)
+            if warm is not None:
+                warm()
+            else:
+                self.backend.warm_prompt(model, self.settings)
         except Exception:  # noqa: BLE001 - warming is an optimisation; the first task reads the prompt instead
             pass
         finally:
@@ -231,6 +235,8 @@ class AgentApp(App):
         finally:
             self._building = False
         self.agent = agent
+        if hasattr(agent, "warm"):
+            self._warm_prompt(self.model, agent.warm)  # the whole system prompt, repo map included
         restore = self._restore if self._restore is not None else carried
         self._restore = None
         if restore:
