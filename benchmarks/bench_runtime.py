@@ -189,8 +189,12 @@ def main() -> None:
     parser.add_argument("--reply-tokens", type=int, default=48)
     parser.add_argument("--threads", type=int, default=0, help="threads for the prefix-reuse part (0: cores)")
     parser.add_argument("--throughput-threads", type=int, default=1, help="threads for the throughput part")
-    parser.add_argument("--only", choices=("runtime", "cache", "sag"), default="runtime",
-                        help="runtime: parts 1-2 (default); cache: ask TTFT with the prompt cache; sag: N=4 vs N=1")
+    parser.add_argument(
+        "--only",
+        choices=("runtime", "cache", "sag"),
+        default="runtime",
+        help="runtime: parts 1-2 (default); cache: ask TTFT with the prompt cache; sag: N=4 vs N=1",
+    )
     parser.add_argument("--cache-rounds", type=int, default=2, help="cold/cached pairs of fresh processes")
     parser.add_argument("--sag-tasks", type=int, default=20)
     parser.add_argument("--sag", type=int, default=4)
@@ -300,6 +304,18 @@ def _write(name: str, result: dict) -> Path:
     return out
 
 
+def _merge(name: str, model: str, result: dict) -> Path:
+    """One results file per part, one entry per model (a run replaces its model's entry only)."""
+    path = RESULTS / name
+    try:
+        existing = json.loads(path.read_text())
+    except (OSError, ValueError):
+        existing = {}
+    runs = existing.get("runs", {}) if isinstance(existing, dict) else {}
+    runs[model] = result
+    return _write(name, {"runs": runs})
+
+
 def run_cache(args: argparse.Namespace) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -316,7 +332,7 @@ def run_cache(args: argparse.Namespace) -> None:
     table.add_row("cold (no prompt cache)", f"{ttft['cold_ttft_s']:.2f}", "1.000", "")
     table.add_row("cached", f"{ttft['cached_ttft_s']:.2f}", f"{ttft['cached_over_cold']:.3f}", "<= 0.15")
     console.print(table)
-    console.print(f"wrote {_write('bench_runtime_cache.json', result).relative_to(REPO)}")
+    console.print(f"wrote {_merge('bench_runtime_cache.json', Path(args.model).stem, result).relative_to(REPO)}")
 
 
 def run_sag(args: argparse.Namespace) -> None:
@@ -336,7 +352,7 @@ def run_sag(args: argparse.Namespace) -> None:
     table.add_row(f"N={n}", f"{sag[f'n{n}_seconds']:.1f}", f"{sag['ratio']:.3f}", f"{sag[f'n{n}_accuracy']:.2f}",
                   "<= 2.0")  # fmt: skip
     console.print(table)
-    console.print(f"wrote {_write('bench_runtime_sag.json', result).relative_to(REPO)}")
+    console.print(f"wrote {_merge('bench_runtime_sag.json', Path(args.model).stem, result).relative_to(REPO)}")
 
 
 if __name__ == "__main__":

@@ -110,9 +110,9 @@ def measure_ask_ttft(model: str, rounds: int) -> dict:
 
 def measure_sag(model: str, tasks_file: Path, n_tasks: int, sag: int, max_steps: int) -> dict:
     """N=1 and N=``sag`` over the same tasks, alternating per task: wall time and accuracy."""
+    from training.checking import check_answer
     from tui_agent.config import Settings
     from tui_agent.session import load_model, open_session
-    from training.checking import check_answer
 
     tasks = [json.loads(line) for line in tasks_file.read_text().splitlines() if line.strip()][:n_tasks]
     settings = Settings(model=model, web=False, approval="auto", max_steps=max_steps)
