@@ -56,7 +56,7 @@ from tui_agent.agent.prompt import (
     workspace_repo_map,
 )
 from tui_agent.agent.repetition import RepetitionGuard
-from tui_agent.agent.sag import Candidate, choose_by_code, choose_by_output, trial_run
+from tui_agent.agent.sag import Candidate, choose_by_code, choose_by_output, code_key, trial_run
 from tui_agent.agent.trajectory import RunRecord, StepRecord, TrajectoryRecorder
 from tui_agent.models.base import ChatModel, Message, ModelError, Usage
 
@@ -332,7 +332,12 @@ class Agent:
             if self.read_only or self.approver is not None:
                 choice = choose_by_code(candidates)
             else:
-                trial_run(self.kernel, candidates, timeout=self.cell_timeout)
+                distinct = _distinct_code(candidates)
+                trial_run(self.kernel, list(distinct.values()), timeout=self.cell_timeout)
+                for candidate in candidates:  # the same code in the same state: one trial answers for all copies
+                    first = distinct.get(code_key(candidate.parsed.code or "")) if candidate.parsed.ok else None
+                    if first is not None and first is not candidate:
+                        candidate.result = first.result
                 choice = choose_by_output(candidates)
             winner = choice.winner
             rec.agreement = choice.agreement
@@ -577,6 +582,15 @@ def warm_prompt(
     except Exception:  # noqa: BLE001
         logging.getLogger(__name__).warning("could not warm the prompt cache", exc_info=True)
         return None
+
+
+def _distinct_code(candidates: list[Candidate]) -> dict[str, Candidate]:
+    """The first parsed candidate of each distinct code (by meaning): the ones whose trials need running."""
+    distinct: dict[str, Candidate] = {}
+    for candidate in candidates:
+        if candidate.parsed.ok:
+            distinct.setdefault(code_key(candidate.parsed.code or ""), candidate)
+    return distinct
 
 
 def _reusable_trial(winner: Candidate, code: str) -> Any:
