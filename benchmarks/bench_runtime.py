@@ -10,7 +10,16 @@
    Per turn: prompt tokens evaluated vs tokens new to the model (goal: ratio <= 1.05), and time to first token at
    turn 1 vs turn 8. Baseline side by side: the same prompts with the cache reset before each turn.
 
-Prints a rich table and writes benchmarks/results/bench_runtime.json.
+3. Prompt cache (``--only cache``): time to the first token of `ask`, cold vs with the persistent prompt cache,
+   fresh processes, alternating (benchmarks/waits.py). Goal: cached <= 15% of cold.
+4. SAG (``--only sag``): N=4 vs N=1 wall time and accuracy over the same GSM-Hard dev tasks, alternating per task
+   (benchmarks/waits.py). Goal: <= 2.0 x, accuracy unchanged within noise.
+
+    python benchmarks/bench_runtime.py --only cache --model PATH.gguf [--cache-rounds 2]
+    python benchmarks/bench_runtime.py --only sag --model PATH.gguf --sag-tasks 20
+
+Prints a rich table and writes benchmarks/results/bench_runtime.json (parts 1-2), bench_runtime_cache.json and
+bench_runtime_sag.json (each with the command, commit and settings).
 """
 
 from __future__ import annotations
@@ -180,7 +189,24 @@ def main() -> None:
     parser.add_argument("--reply-tokens", type=int, default=48)
     parser.add_argument("--threads", type=int, default=0, help="threads for the prefix-reuse part (0: cores)")
     parser.add_argument("--throughput-threads", type=int, default=1, help="threads for the throughput part")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--only",
+        choices=("runtime", "cache", "sag"),
+        default="runtime",
+        help="runtime: parts 1-2 (default); cache: ask TTFT with the prompt cache; sag: N=4 vs N=1",
+    )
+    parser.add_argument("--cache-rounds", type=int, default=2, help="cold/cached pairs of fresh processes")
+    parser.add_argument("--sag-tasks", type=int, default=20)
+    parser.add_argument("--sag", type=int, default=4)
+    parser.add_argument("--sag-max-steps", type=int, default=4)
+    parser.add_argument("--tasks", default="/work/shared/data/gsm_hard_dev_250.jsonl")
+    parser.add_argument("--note", default="", help="free text stored in the JSON (load, what was stopped)")
+    args = parser.parse_args()  # fmt: skip
+
+    if args.only == "cache":
+        return run_cache(args)
+    if args.only == "sag":
+        return run_sag(args)
 
     from rich.console import Console
     from rich.table import Table
@@ -250,6 +276,83 @@ def main() -> None:
     out = RESULTS / "bench_runtime.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     console.print(f"wrote {out.relative_to(REPO)}")
+
+
+def _provenance(args: argparse.Namespace) -> dict:
+    import os
+    import subprocess
+
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    dirty = bool(subprocess.run(["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True).stdout)
+    try:
+        load = os.getloadavg()
+    except OSError:
+        load = None
+    return {
+        "command": " ".join(["python", "benchmarks/bench_runtime.py", *sys.argv[1:]]),
+        "commit": commit + ("+dirty" if dirty else ""),
+        "cpus": os.cpu_count(),
+        "load_average_at_start": load,
+        "note": args.note,
+    }
+
+
+def _write(name: str, result: dict) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / name
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    return out
+
+
+def _merge(name: str, model: str, result: dict) -> Path:
+    """One results file per part, one entry per model (a run replaces its model's entry only)."""
+    path = RESULTS / name
+    try:
+        existing = json.loads(path.read_text())
+    except (OSError, ValueError):
+        existing = {}
+    runs = existing.get("runs", {}) if isinstance(existing, dict) else {}
+    runs[model] = result
+    return _write(name, {"runs": runs})
+
+
+def run_cache(args: argparse.Namespace) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from benchmarks.waits import measure_ask_ttft
+
+    console = Console()
+    result = {**_provenance(args), "ask_ttft": measure_ask_ttft(args.model, args.cache_rounds)}
+    ttft = result["ask_ttft"]
+    table = Table(title=f"ask: time to first token, {ttft['model']} ({ttft['system_prompt_tokens']}-token system "
+                  f"prompt), {args.cache_rounds} fresh processes each, medians")  # fmt: skip
+    for column in ("", "TTFT s", "vs cold", "goal"):
+        table.add_column(column)
+    table.add_row("cold (no prompt cache)", f"{ttft['cold_ttft_s']:.2f}", "1.000", "")
+    table.add_row("cached", f"{ttft['cached_ttft_s']:.2f}", f"{ttft['cached_over_cold']:.3f}", "<= 0.15")
+    console.print(table)
+    console.print(f"wrote {_merge('bench_runtime_cache.json', Path(args.model).stem, result).relative_to(REPO)}")
+
+
+def run_sag(args: argparse.Namespace) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from benchmarks.waits import measure_sag
+
+    console = Console()
+    sag = measure_sag(args.model, Path(args.tasks), args.sag_tasks, args.sag, args.sag_max_steps)
+    result = {**_provenance(args), "sag": sag}
+    n = args.sag
+    table = Table(title=f"SAG: {sag['model']}, {sag['tasks']} GSM-Hard dev tasks, max {sag['max_steps']} steps")
+    for column in ("", "wall s (all tasks)", "vs N=1", "accuracy", "goal"):
+        table.add_column(column)
+    table.add_row("N=1", f"{sag['n1_seconds']:.1f}", "1.000", f"{sag['n1_accuracy']:.2f}", "")
+    table.add_row(f"N={n}", f"{sag[f'n{n}_seconds']:.1f}", f"{sag['ratio']:.3f}", f"{sag[f'n{n}_accuracy']:.2f}",
+                  "<= 2.0")  # fmt: skip
+    console.print(table)
+    console.print(f"wrote {_merge('bench_runtime_sag.json', Path(args.model).stem, result).relative_to(REPO)}")
 
 
 if __name__ == "__main__":

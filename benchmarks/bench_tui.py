@@ -13,6 +13,10 @@
    20 ms timer: p95 and max). Both check that the screen's text equals the streamed text (no dropped tokens).
    The baseline is the same stream written to a bare Static, one update per token.
 
+3. Speed on screen (``--speed``, only this part): tokens/s of the real embedded model as the TUI shows them, next
+   to `ask`'s agent loop and raw llama-cpp-python, quiet and with a competing CPU-bound process
+   (benchmarks/onscreen.py). Goal: the TUI within 0.8x of raw in both. Writes bench_tui_speed.json.
+
 Prints a rich table and writes benchmarks/results/bench_tui.json.
 """
 
@@ -302,7 +306,14 @@ def main() -> None:
     parser.add_argument("--paced-tokens", type=int, default=400)
     parser.add_argument("--rate", type=float, default=80.0, help="tokens per second of the paced stream")
     parser.add_argument("--model", default=str(DEFAULT_MODEL), help="model loaded in the background at launch")
+    parser.add_argument("--speed", action="store_true", help="only part 3: tokens/s on screen vs ask vs raw")
+    parser.add_argument("--speed-model", default="gemma3-270m", help="model of part 3 (default: the embedded one)")
+    parser.add_argument("--speed-tokens", type=int, default=160)
+    parser.add_argument("--speed-rounds", type=int, default=3)
+    parser.add_argument("--note", default="")
     args = parser.parse_args()
+    if args.speed:
+        return run_speed(args)
 
     from rich.console import Console
     from rich.table import Table
@@ -373,6 +384,41 @@ def main() -> None:
             indent=2,
         )
     )
+    console.print(f"wrote {out.relative_to(REPO)}")
+
+
+def run_speed(args: argparse.Namespace) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from benchmarks.onscreen import measure_speed
+
+    console = Console()
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    with tempfile.TemporaryDirectory() as tmp:
+        result = measure_speed(args.speed_model, args.speed_tokens, args.speed_rounds, Path(tmp))
+    table = Table(title=f"Tokens/s on screen: {result['model']}, {args.speed_tokens} tokens, "
+                  f"{args.speed_rounds} rounds, medians", title_justify="left")  # fmt: skip
+    for column in ("condition", "raw llama-cpp-python", "ask", "TUI", "TUI / raw", "threads chosen", "goal"):
+        table.add_column(column)
+    for name in ("quiet", "competing"):
+        part = result[name]
+        speeds = part["tokens_per_s"]
+        table.add_row(
+            "quiet" if name == "quiet" else "1 CPU-bound process",
+            f"{speeds['raw']:.1f}",
+            f"{speeds['ask']:.1f}",
+            f"{speeds['tui']:.1f}",
+            f"{part['tui_over_raw']:.3f}",
+            ",".join(str(t) for t in part["threads_chosen"]),
+            ">= 0.8",
+        )
+    console.print(table)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / "bench_tui_speed.json"
+    command = " ".join(["python", "benchmarks/bench_tui.py", *sys.argv[1:]])
+    payload = {"command": command, "commit": commit, "cpus": os.cpu_count(), "note": args.note, **result}
+    out.write_text(json.dumps(payload, indent=2) + "\n")
     console.print(f"wrote {out.relative_to(REPO)}")
 
 

@@ -31,13 +31,26 @@ def with_overrides(settings: Settings, **overrides: Any) -> Settings:
 def load_model(name: str | None, settings: Settings, *, lora: str | None = None) -> Any:
     """A registry name or GGUF path (default: the configured model) loaded with the configured context and threads."""
     from tui_agent.models.loader import load_chat_model
+    from tui_agent.models.prompt_cache import default_cache
 
-    return load_chat_model(
+    model = load_chat_model(
         name or settings.model,
         n_ctx=settings.n_ctx or None,
         n_threads=settings.n_threads or None,
         lora_path=lora,
     )
+    model.prompt_cache = default_cache()  # the system prompt's state, kept on disk across runs
+    return model
+
+
+def warm_prompt(model: Any, settings: Settings) -> str | None:
+    """Load (or read and cache) the static part of the system prompt into ``model`` before any task is known:
+    the interactive session does this while the user types. None when the model cannot be warmed."""
+    from tui_agent.agent.loop import warm_prompt as warm
+    from tui_agent.agent.prompt import build_system_prompt
+
+    style = getattr(model, "prompt_style", None) or "full"
+    return warm(model, build_system_prompt(web=settings.web, repo_map="", style=style), static_only=True)
 
 
 def make_kernel(workspace: Path, settings: Settings, *, start: bool = True) -> Any:
@@ -180,7 +193,11 @@ def run_episode(
         agent.reset()
         if getattr(agent.kernel, "alive", False):
             agent.kernel.restart()
-    for event in agent.run(task, cancel=cancel, first_thought=first_thought, task_id=task_id, reference=reference):
-        if on_event is not None:
-            on_event(event)
+    agent.progress = on_event  # prompt progress comes from the generating thread, between the loop's own events
+    try:
+        for event in agent.run(task, cancel=cancel, first_thought=first_thought, task_id=task_id, reference=reference):
+            if on_event is not None:
+                on_event(event)
+    finally:
+        agent.progress = None
     return agent.last_record

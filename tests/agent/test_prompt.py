@@ -11,6 +11,7 @@ from tui_agent.agent.prompt import (
     compact_system_prompt,
     load_examples,
     render_example,
+    static_prefix,
     workspace_repo_map,
 )
 from tui_agent.tools.prelude import make_tools
@@ -77,3 +78,18 @@ def test_compact_prompt_keeps_instructions_tools_and_map_but_no_examples():
     assert "src/app.py: def main()" in compact and "final_answer(answer: Any)" in compact
     assert compact.rstrip().endswith('Start with "Thought:".')
     assert compact_system_prompt(compact) == compact  # compacting twice changes nothing
+
+
+def test_repo_map_comes_after_the_static_prefix_and_compact_text_is_unchanged():
+    full = build_system_prompt(web=False, repo_map="src/app.py: def main()")
+    assert full.index("print(count)") < full.index("src/app.py") < full.index("Now solve")
+    prefix = static_prefix(full)
+    assert "src/app.py" not in prefix and "print(count)" in prefix
+    assert prefix == static_prefix(build_system_prompt(web=False, repo_map=""))  # one prefix for every workspace
+    # a prompt recorded before the map moved (map before the examples) compacts to the same text
+    repo = "\nThe workspace's code (a map):\nsrc/app.py: def main()\n"
+    recorded = full.replace(repo, "").replace("\n\nExamples:\n", "\n" + repo + "\nExamples:\n", 1)
+    assert recorded != full and recorded.index("src/app.py") < recorded.index("print(count)")
+    assert compact_system_prompt(recorded) == compact_system_prompt(full)
+    compact = build_system_prompt(web=False, repo_map="src/app.py: def main()", style="compact")
+    assert static_prefix(compact) == static_prefix(build_system_prompt(web=False, repo_map="", style="compact"))

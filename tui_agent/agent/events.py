@@ -88,6 +88,18 @@ class AgentError(Event):
 
 
 @dataclass(frozen=True)
+class PromptProgress(Event):
+    """The model is reading its prompt: ``done`` of ``total`` tokens evaluated (step 0: the cached system prompt).
+
+    Not part of a trajectory; it only keeps a long wait before the first token visible."""
+
+    kind: ClassVar[str] = "prompt_progress"
+    step: int
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
 class UsageReport(Event):
     kind: ClassVar[str] = "usage"
     step: int

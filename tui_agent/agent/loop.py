@@ -8,10 +8,12 @@ two copies of the conversation: ``messages``, fitted to the context window, is w
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ from tui_agent.agent.events import (
     Event,
     FinalAnswer,
     Observation,
+    PromptProgress,
     RunFinished,
     RunStarted,
     StepStarted,
@@ -47,12 +50,13 @@ from tui_agent.agent.prompt import (
     build_system_prompt,
     observation_message,
     prompt_version,
+    static_prefix,
     task_message,
     tool_names,
     workspace_repo_map,
 )
 from tui_agent.agent.repetition import RepetitionGuard
-from tui_agent.agent.sag import Candidate, choose_by_code, choose_by_output, trial_run
+from tui_agent.agent.sag import Candidate, choose_by_code, choose_by_output, code_key, trial_run
 from tui_agent.agent.trajectory import RunRecord, StepRecord, TrajectoryRecorder
 from tui_agent.models.base import ChatModel, Message, ModelError, Usage
 
@@ -126,6 +130,8 @@ class Agent:
         self.transcript: list[Message] = []
         self.last_record: RunRecord | None = None
         self._looped: str | None = None  # the last generation's loop notice, when the repetition guard stopped it
+        # Hears PromptProgress while the model reads a prompt (from the generating thread; run_episode sets it).
+        self.progress: Callable[[Event], None] | None = None
         self._counter = TokenCounter(model.count_tokens)
         self.reset()
 
@@ -163,6 +169,24 @@ class Agent:
             "read_only": self.read_only,
             "cell_timeout": self.cell_timeout,
         }
+
+    def warm(self, cancel: threading.Event | None = None) -> str | None:
+        """Have the model hold the static part of the system prompt (see ``warm_prompt``); never raises."""
+        with self._progress_for(0):
+            return warm_prompt(self.model, self.system_prompt, cancel=cancel)
+
+    @contextlib.contextmanager
+    def _progress_for(self, step: int) -> Iterator[None]:
+        """Route the model's prompt progress to ``self.progress`` as PromptProgress events of ``step``."""
+        sink = self.progress
+        if sink is None or not hasattr(self.model, "prompt_progress"):
+            yield
+            return
+        self.model.prompt_progress = lambda done, total: sink(PromptProgress(step=step, done=done, total=total))
+        try:
+            yield
+        finally:
+            self.model.prompt_progress = None
 
     def _push(self, role: str, content: str) -> None:
         """Add a turn to both the model's view and the transcript."""
@@ -218,6 +242,9 @@ class Agent:
             task_index = len(self.messages) - 1
             stop_reason = "max_steps"
             try:
+                self.warm(cancel)  # the cached system prompt, before the kernel starts (both are waits)
+                if cancel.is_set():
+                    raise _Cancelled
                 if not self.read_only:
                     self._ensure_kernel()
                 for step in range(1, self.max_steps + 2):
@@ -280,16 +307,24 @@ class Agent:
 
         candidates = []
         n = self.sag
-        for i in range(n):
-            temperature = self.temperature if n == 1 else max(self.temperature, SAG_TEMPERATURE)
-            prefix = FORCED_PREFIX if forced else opening or self.step_prefix
-            raw, usage = yield from self._generate(step, temperature, self.seed + i, cancel, candidate=i, prefix=prefix)
-            looped = self._looped
+        temperature = self.temperature if n == 1 else max(self.temperature, SAG_TEMPERATURE)
+        prefix = FORCED_PREFIX if forced else opening or self.step_prefix
+        seeds = [self.seed + i for i in range(n)]
+        if n > 1 and callable(getattr(self.model, "stream_many", None)):
+            # the N candidates decoded together: one prompt evaluation, one batch per token for all of them
+            sampled = yield from self._generate_many(step, temperature, seeds, cancel, prefix=prefix)
+            rec.generation_seconds += max(usage.seconds for _, usage, _ in sampled)
+        else:
+            sampled = []
+            for i, seed in enumerate(seeds):
+                raw, usage = yield from self._generate(step, temperature, seed, cancel, candidate=i, prefix=prefix)
+                sampled.append((raw, usage, self._looped))
+                rec.generation_seconds += usage.seconds
+        for i, (raw, usage, looped) in enumerate(sampled):
             parsed = ParsedStep(raw, None, "none") if looped else parse_step(raw)
             candidates.append(Candidate(i, raw, parsed, usage, looped=looped))
             rec.prompt_tokens += usage.prompt_tokens
             rec.completion_tokens += usage.completion_tokens
-            rec.generation_seconds += usage.seconds
             record.prompt_tokens += usage.prompt_tokens
             record.completion_tokens += usage.completion_tokens
         rec.candidates = n
@@ -297,7 +332,12 @@ class Agent:
             if self.read_only or self.approver is not None:
                 choice = choose_by_code(candidates)
             else:
-                trial_run(self.kernel, candidates, timeout=self.cell_timeout)
+                distinct = _distinct_code(candidates)
+                trial_run(self.kernel, list(distinct.values()), timeout=self.cell_timeout)
+                for candidate in candidates:  # the same code in the same state: one trial answers for all copies
+                    first = distinct.get(code_key(candidate.parsed.code or "")) if candidate.parsed.ok else None
+                    if first is not None and first is not candidate:
+                        candidate.result = first.result
                 choice = choose_by_output(candidates)
             winner = choice.winner
             rec.agreement = choice.agreement
@@ -347,7 +387,7 @@ class Agent:
                 self.approver = None
 
         began = time.monotonic()
-        result = self._execute(code, cancel)
+        result = _reusable_trial(winner, code) or self._execute(code, cancel)
         rec.execution_seconds = round(time.monotonic() - began, 3)
         if cancel.is_set():
             rec.observation = "(cancelled)"
@@ -416,10 +456,11 @@ class Agent:
             cancel=cancel,
         )
         try:
-            for piece in stream:
-                yield Token(step=step, text=piece, candidate=candidate)
-                if guard.feed(piece) or cancel.is_set():
-                    break  # a loop: stop generating now rather than at the token limit
+            with self._progress_for(step):
+                for piece in stream:
+                    yield Token(step=step, text=piece, candidate=candidate)
+                    if guard.feed(piece) or cancel.is_set():
+                        break  # a loop: stop generating now rather than at the token limit
         finally:
             close = getattr(stream, "close", None)
             if callable(close):
@@ -440,6 +481,62 @@ class Agent:
         self._looped = guard.observation() if guard.unit is not None else None
         return _join_prefix(prefix, guard.trimmed()), usage
 
+    def _generate_many(
+        self, step: int, temperature: float, seeds: list[int], cancel: threading.Event, *, prefix: str = ""
+    ) -> Iterator[Event]:
+        """Stream N candidate turns sampled together (``model.stream_many``) as Token events of each candidate;
+        returns [(text, usage, loop notice or None)] in candidate order."""
+        guards = [RepetitionGuard() for _ in seeds]
+        looping: set[int] = set()
+        messages = list(self.messages)
+        if prefix:
+            messages.append({"role": "assistant", "content": prefix})
+            for i in range(len(seeds)):
+                yield Token(step=step, text=prefix, candidate=i)
+        stream = self.model.stream_many(
+            messages,
+            seeds=seeds,
+            stop=STOPS,
+            max_tokens=self.max_tokens,
+            temperature=temperature,
+            cancel=cancel,
+            halt=lambda i, _text: i in looping,
+        )
+        try:
+            with self._progress_for(step):
+                for i, piece in stream:
+                    yield Token(step=step, text=piece, candidate=i)
+                    if guards[i].feed(piece):
+                        looping.add(i)  # a loop: this candidate stops now rather than at the token limit
+        finally:
+            close = getattr(stream, "close", None)
+            if callable(close):
+                close()
+        usages = list(getattr(self.model, "last_usages", None) or [Usage() for _ in seeds])
+        wall = max(usage.seconds for usage in usages)
+        completion = sum(usage.completion_tokens for usage in usages)
+        generation = max(usage.generation_seconds for usage in usages)
+        yield UsageReport(
+            step=step,
+            prompt_tokens=usages[0].prompt_tokens,
+            prompt_eval_tokens=usages[0].prompt_eval_tokens,
+            completion_tokens=completion,
+            seconds=round(wall, 3),
+            tokens_per_second=round(completion / generation, 2) if generation > 0 else 0.0,
+            context_used=self.context_used() + max(usage.completion_tokens for usage in usages),
+            context_length=self.model.context_length,
+        )
+        if cancel.is_set():
+            raise _Cancelled
+        return [
+            (
+                _join_prefix(prefix, guard.trimmed()),
+                usage,
+                guard.observation() if guard.unit is not None else None,
+            )
+            for guard, usage in zip(guards, usages, strict=True)
+        ]
+
     def _execute(self, code: str, cancel: threading.Event) -> Any:
         """Run a cell; a watcher interrupts the kernel as soon as ``cancel`` is set from another thread."""
         done = threading.Event()
@@ -459,6 +556,52 @@ class Agent:
         finally:
             done.set()
             watcher.join()
+
+
+def warm_prompt(
+    model: Any, system_prompt: str, *, cancel: threading.Event | None = None, static_only: bool = False
+) -> str | None:
+    """Have ``model`` hold ``system_prompt`` in its KV cache, restored from its persistent prompt cache or read
+    now, so a first step only reads the task. A prompt not cached yet (a new workspace, a changed repo map) starts
+    from its static part (shared by every workspace) and reads only the rest. None for models without
+    ``warm_prefix`` (HTTP teachers, test doubles) or when it fails: warming is an optimisation, never an error.
+    ``static_only`` warms just the static part (before the workspace is known)."""
+    warm, render = getattr(model, "warm_prefix", None), getattr(model, "render", None)
+    if not callable(warm) or not callable(render):
+        return None
+    try:
+        text = render([{"role": "system", "content": system_prompt}, {"role": "user", "content": "-"}])
+        at = text.find(system_prompt)
+        if at < 0:
+            return None
+        static = text[: at + len(static_prefix(system_prompt))]
+        whole = text[: at + len(system_prompt)]
+        if static_only or static == whole:
+            return warm(static, cancel=cancel)
+        return warm(whole, base=static, cancel=cancel)
+    except Exception:  # noqa: BLE001
+        logging.getLogger(__name__).warning("could not warm the prompt cache", exc_info=True)
+        return None
+
+
+def _distinct_code(candidates: list[Candidate]) -> dict[str, Candidate]:
+    """The first parsed candidate of each distinct code (by meaning): the ones whose trials need running."""
+    distinct: dict[str, Candidate] = {}
+    for candidate in candidates:
+        if candidate.parsed.ok:
+            distinct.setdefault(code_key(candidate.parsed.code or ""), candidate)
+    return distinct
+
+
+def _reusable_trial(winner: Candidate, code: str) -> Any:
+    """The winner's trial result when running it again cannot differ: its cell is only ``final_answer(<literal>)``
+    (no state to carry into the session, nothing else to run) and its trial ran cleanly. Else None: run it."""
+    result = winner.result
+    if result is None or code.strip() != (winner.parsed.code or "").strip() or literal_final_answer(code) is None:
+        return None
+    if getattr(result, "error", None) or getattr(result, "timed_out", False) or getattr(result, "restarted", False):
+        return None
+    return result if getattr(result, "final_answer", None) is not None else None
 
 
 def _first_thought_prefix(thought: str) -> str:

@@ -1,5 +1,8 @@
 """The system prompt: instructions and few-shot examples kept as data files, plus the tools' docs and a repo map.
 
+Everything that varies per workspace (the repo map) comes last, so the long static part before it (instructions,
+tools, examples) is one reusable prefix: its llama.cpp state is cached on disk (``static_prefix``).
+
 The examples are JSON lines (task, tools used, steps of thought/code/observation) so that the app, the teacher and
 the student all see the same text; an example is only shown when every tool it uses is in the kernel.
 """
@@ -114,6 +117,7 @@ every start (and a student trained under a prompt must run under that same promp
 
 _EXAMPLES_START = "\nExamples:\n"
 _EXAMPLES_END = "\nNow solve the user's task"
+_REPO_HEADER = "\nThe workspace's code (a map):"
 
 
 def build_system_prompt(*, web: bool = True, repo_map: str = "", tools: str | None = None, style: str = "full") -> str:
@@ -124,15 +128,29 @@ def build_system_prompt(*, web: bool = True, repo_map: str = "", tools: str | No
     available = _defined(tools) | {"final_answer", "print"}
     examples = [ex for ex in load_examples() if set(ex.get("tools", [])) <= available]
     rendered = "\n\n---\n\n".join(render_example(ex) for ex in examples)
-    repo = f"\nThe workspace's code (a map):\n{repo_map.strip()}\n" if repo_map.strip() else ""
+    repo = f"{_REPO_HEADER}\n{repo_map.strip()}\n" if repo_map.strip() else ""
     full = _read("system.md").format(tools=tools.strip(), repo_map=repo, examples=rendered).strip()
     return compact_system_prompt(full) if style == "compact" else full
 
 
 def compact_system_prompt(full: str) -> str:
     """A full system prompt without its examples: how a student's training data and its runtime prompt agree,
-    whatever repo map or tools the full prompt held."""
+    whatever repo map or tools the full prompt held.
+
+    The result is the same text whether the full prompt put the repo map before the examples (prompts recorded
+    before the map moved to the end) or after them (today), so students trained on either run under one prompt."""
     start, end = full.find(_EXAMPLES_START), full.rfind(_EXAMPLES_END)
     if start < 0 or end < start:
         return full
-    return full[:start] + "\n" + full[end:]
+    repo = full.find(_REPO_HEADER, start, end)
+    return full[:start] + (full[repo:end] if repo >= 0 else "") + "\n" + full[end:]
+
+
+def static_prefix(system_prompt: str) -> str:
+    """The part of a system prompt that does not depend on the workspace: everything before the repo map (which
+    comes last, before the closing line). It is the same for every workspace, so its evaluated state is cached
+    once per model (models/prompt_cache.py)."""
+    end = system_prompt.find(_REPO_HEADER)
+    if end < 0:
+        end = system_prompt.rfind(_EXAMPLES_END)
+    return system_prompt[:end].rstrip() if end >= 0 else system_prompt

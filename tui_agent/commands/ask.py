@@ -302,7 +302,8 @@ class RichRenderer:
             self._spin("Thinking...")
         elif kind == "token":
             if event.candidate:
-                self._spin(f"Sampling candidate {event.candidate + 1}...")
+                if not self._text:  # candidates one after another; sampled together, candidate 1 streams
+                    self._spin(f"Sampling candidate {event.candidate + 1}...")
                 return
             text = self._text + event.text
             if self.console.is_terminal:
@@ -339,12 +340,25 @@ class RichRenderer:
         elif kind == "error":
             self._stop_live()
             self.err.print(Text(f"error: {event.message}", style="bold red"))
+        elif kind == "prompt_progress":
+            self._reading(event.done, event.total)
         elif kind == "usage":
             speed = f" · {event.tokens_per_second:.1f} tok/s" if event.tokens_per_second else ""
             self._usage = (
                 f"{event.completion_tokens} tokens in {event.seconds:.1f} s{speed} · "
                 f"context {event.context_used}/{event.context_length}"
             )
+
+    def _reading(self, done: int, total: int) -> None:
+        """Show how far the model has read its prompt: the one wait before the first token that has a size."""
+        from rich.spinner import Spinner
+
+        if self.console.is_terminal:
+            text = f"Reading the prompt ({done}/{total} tokens)..." if done < total else "Thinking..."
+            self._spinning = text
+            self._show(Spinner("dots", text=text, style="cyan"))  # updated in place, not restarted
+        elif done == 0 and total >= 256 and self.err.is_terminal:  # stdout is piped: one line on stderr
+            self.err.print(f"Reading the prompt ({total} tokens)...", style="dim")
 
     def notice(self, text: str) -> None:
         from rich.text import Text

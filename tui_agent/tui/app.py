@@ -159,6 +159,28 @@ class AgentApp(App):
             return
         self.call_from_thread(self._model_ready, name, model)
 
+    @work(thread=True, group="warm", exit_on_error=False)
+    def _warm_prompt(self, model: Any, warm: Any = None) -> None:
+        """Read (or restore from the prompt cache) the system prompt while the user types its task: its static
+        part as soon as the model is loaded, the rest (``warm``, the agent's) once the agent exists."""
+
+        def progress(done: int, total: int) -> None:
+            self.post_message(AgentEvent(ev.PromptProgress(step=0, done=done, total=total)))
+
+        if hasattr(model, "prompt_progress"):
+            model.prompt_progress = progress
+        try:
+            if warm is not None:
+                warm()
+            else:
+                self.backend.warm_prompt(model, self.settings)
+        except Exception:  # noqa: BLE001 - warming is an optimisation; the first task reads the prompt instead
+            pass
+        finally:
+            if getattr(model, "prompt_progress", None) is progress:
+                model.prompt_progress = None
+            self.post_message(AgentEvent(ev.PromptProgress(step=0, done=1, total=1)))
+
     async def _model_failed(self, name: str, message: str) -> None:
         self._model_done = True
         if self.model is None:
@@ -186,6 +208,7 @@ class AgentApp(App):
             close = getattr(old, "close", None)
             if callable(close):
                 close()
+        self._warm_prompt(model)
         await self._maybe_build_agent(replace=old is not None)
 
     async def _maybe_build_agent(self, replace: bool = False) -> None:
@@ -212,6 +235,8 @@ class AgentApp(App):
         finally:
             self._building = False
         self.agent = agent
+        if hasattr(agent, "warm"):
+            self._warm_prompt(self.model, agent.warm)  # the whole system prompt, repo map included
         restore = self._restore if self._restore is not None else carried
         self._restore = None
         if restore:
@@ -305,6 +330,8 @@ class AgentApp(App):
     def _run_agent(self, task: str, cancel: threading.Event) -> None:
         agent = self.agent
         finished = False
+        if hasattr(agent, "progress"):
+            agent.progress = lambda event: self.post_message(AgentEvent(event))
         try:
             for event in agent.run(task, cancel=cancel):
                 self._record(event)
@@ -347,6 +374,9 @@ class AgentApp(App):
             status.kernel = "running"
         elif isinstance(event, ev.Observation):
             status.kernel = "idle"
+        elif isinstance(event, ev.PromptProgress):
+            done, total = event.done, event.total
+            status.reading = f"reading the prompt ({done}/{total} tokens)" if done < total else ""
         elif isinstance(event, ev.UsageReport):
             status.tokens_per_second = event.tokens_per_second
             if event.context_length:

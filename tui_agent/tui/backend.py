@@ -43,6 +43,7 @@ class Backend:
     load_model: Callable[[str, Settings], Any] = session.load_model
     make_kernel: Callable[[Path, Settings], Any] = session.make_kernel
     make_agent: Callable[..., Any] = session.make_agent
+    warm_prompt: Callable[[Any, Settings], Any] = session.warm_prompt
     model_names: Callable[[], Sequence[str]] = _model_names
     refresh_index: Callable[[Path], str] = _refresh_index
 

@@ -29,6 +29,7 @@ class StatusBar(Static):
     kernel: reactive[str] = reactive("starting")  # starting | idle | running | dead | off
     mode: reactive[str] = reactive("ask")
     busy: reactive[bool] = reactive(False)
+    reading: reactive[str] = reactive("")  # "reading the prompt (n/N tokens)" while the model reads its prompt
 
     def render(self) -> Text:
         sep = (" │ ", "dim")
@@ -57,6 +58,8 @@ class StatusBar(Static):
             sep,
             (f"mode {self.mode}", MODE_STYLES.get(self.mode, "")),
         ]
-        if self.busy:
+        if self.reading:
+            parts += [sep, (self.reading + (", Esc stops" if self.busy else ""), "italic yellow")]
+        elif self.busy:
             parts += [sep, ("working, Esc stops", "italic")]
         return Text.assemble(*parts)
