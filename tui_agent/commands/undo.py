@@ -13,7 +13,9 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
-    app.command("undo", help=__doc__.split("\n\n")[0].replace("`", ""))(undo)
+    app.command("undo", help="Take back the agent's last N file changes here, newest first (--list shows them).")(
+        undo
+    )
 
 
 def undo(
