@@ -93,21 +93,21 @@ def make_tools(workspace: Path, *, web: bool = True, edits: Any = None) -> dict[
         return _indexed("repo_map", budget) or files.repo_map_text(workspace, budget)
 
     def write_file(path: str, text: str) -> str:
-        """Create or overwrite a workspace file with `text`; the user sees the diff and may refuse it."""
+        """Create or overwrite a file with `text`."""
         try:
             return edit_tools.write_file(path, text)
         except EditError as exc:  # one short frame in the traceback, not the tool's insides
             raise EditError(str(exc)) from None
 
     def edit_file(path: str, old: str, new: str) -> str:
-        """Replace the exact text `old` (it must occur once in the file) with `new`; use it to fix code."""
+        """Replace `old` (exact text that occurs once in the file) with `new`."""
         try:
             return edit_tools.edit_file(path, old, new)
         except EditError as exc:
             raise EditError(str(exc)) from None
 
     def run(cmd: str | list, timeout: float = 60) -> str:
-        """Run a command in the workspace, e.g. run(["python", "-m", "pytest", "-x", "-q"]); returns its output."""
+        """Run a command in the workspace, e.g. run(["python", "-m", "pytest", "-q"]); returns its output."""
         from tui_agent.tools.runcmd import run_command
 
         return run_command(workspace, cmd, timeout)
