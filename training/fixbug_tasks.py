@@ -70,12 +70,14 @@ SEEDS = (
         "search", "binary_search",
         "def binary_search(xs, target):\n    lo, hi = 0, len(xs) - 1\n    while lo <= hi:\n"
         "        mid = (lo + hi) // 2\n        if xs[mid] == target:\n            return mid\n"
-        "        if xs[mid] < target:\n            lo = mid + 1\n        else:\n            hi = mid - 1\n    return -1\n",
+        "        if xs[mid] < target:\n            lo = mid + 1\n        else:\n"
+        "            hi = mid - 1\n    return -1\n",
         ("[1, 3, 5, 7, 9], 7", "[1, 3, 5, 7, 9], 1", "[1, 3, 5, 7, 9], 9", "[1, 3, 5, 7, 9], 4", "[2, 4], 4"),
     ),
     Seed(
         "digits", "digit_sum",
-        "def digit_sum(n):\n    total = 0\n    while n > 0:\n        total += n % 10\n        n //= 10\n    return total\n",
+        "def digit_sum(n):\n    total = 0\n    while n > 0:\n        total += n % 10\n        n //= 10\n"
+        "    return total\n",
         ("0", "7", "1234", "9090"),
     ),
     Seed(
@@ -155,7 +157,10 @@ def mutations(source: str) -> Iterator[tuple[str, str]]:
             end = _offset(lines, node.end_lineno, node.end_col_offset)
             for delta in (1, -1):
                 if node.value + delta >= 0:
-                    yield source[:start] + str(node.value + delta) + source[end:], f"{node.value} -> {node.value + delta}"
+                    yield (
+                        source[:start] + str(node.value + delta) + source[end:],
+                        f"{node.value} -> {node.value + delta}",
+                    )
 
 
 def _expected(seed: Seed) -> list[str]:
@@ -171,13 +176,17 @@ def make_test_file(seed: Seed) -> str:
 
 
 def materialize(task: Task, root: Path | None = None) -> Path:
-    """Write the task's repository (bug included) afresh and return it; other files there are removed."""
+    """Write the task's repository (bug included) afresh and return it; other files there are removed (the folder
+    itself stays, so a kernel started in it keeps a valid working directory)."""
     import shutil
 
     root = Path(root or task.meta["workspace"])
-    if root.exists():
-        shutil.rmtree(root)
-    root.mkdir(parents=True)
+    root.mkdir(parents=True, exist_ok=True)
+    for entry in root.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
     for name, text in task.meta["files"].items():
         (root / name).write_text(text, encoding="utf-8")
     return root

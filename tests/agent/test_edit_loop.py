@@ -143,6 +143,8 @@ def test_read_only_agent_runs_nothing_and_writes_nothing(kernel, repo):
 
 def test_index_sees_the_edit_at_once(kernel, repo):
     code = 'print(edit_file("calc.py", "def add", "def plus"))\nprint(find_symbol("plus"))'
-    agent = agent_for(kernel, repo, [step("rename", f'print(find_symbol("add"))\n{code}'), step("ok", "final_answer(1)")])
+    agent = agent_for(
+        kernel, repo, [step("rename", f'print(find_symbol("add"))\n{code}'), step("ok", "final_answer(1)")]
+    )
     text = observations(run(agent))[0]
     assert "calc.py:1" in text.split("Edited calc.py")[1], text

@@ -6,7 +6,7 @@ import difflib
 from pathlib import Path
 
 from training.checking import check_answer, record_fix_verdict
-from training.fixbug_tasks import SEEDS, generate_fixbug_tasks, mutations, make_test_file
+from training.fixbug_tasks import SEEDS, generate_fixbug_tasks, make_test_file, mutations
 from training.tasks import Task, resolve_workspace
 
 

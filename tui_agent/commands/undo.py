@@ -13,9 +13,7 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
-    app.command("undo", help="Take back the agent's last N file changes here, newest first (--list shows them).")(
-        undo
-    )
+    app.command("undo", help="Take back the agent's last N file changes here, newest first (--list shows them).")(undo)
 
 
 def undo(

@@ -20,7 +20,11 @@ MAX_OUTPUT_CHARS = 6000
 
 
 def run_command(
-    workspace: Path, cmd: str | Sequence[str], timeout: float = 60.0, shell: bool = False, max_chars: int = MAX_OUTPUT_CHARS
+    workspace: Path,
+    cmd: str | Sequence[str],
+    timeout: float = 60.0,
+    shell: bool = False,
+    max_chars: int = MAX_OUTPUT_CHARS,
 ) -> str:
     """Run ``cmd`` in the workspace; returns its exit status and its output (stdout and stderr together)."""
     if isinstance(cmd, str):

@@ -171,7 +171,6 @@ class StepBlock(Vertical):
             body.border_title = title
             await self.mount(body)
 
-
     async def show_change(self, change: ev.FileChanged) -> None:
         """A file change: its coloured diff, titled with the file and what became of it."""
         await self.finish_stream()
