@@ -47,13 +47,17 @@ def main() -> int:
     parser.add_argument("--max-steps", type=int, default=8)
     parser.add_argument("--max-tokens", type=int, default=512)
     parser.add_argument("--n-ctx", type=int, default=8192)
+    parser.add_argument("--chunk", type=int, default=2, help="tasks per model before the next model's turn")
+    parser.add_argument(
+        "--report-only", action="store_true", help="run nothing: report the trajectories finished so far"
+    )
     parser.add_argument("--out-dir", type=Path, default=RESULTS / "bench_edit")
     parser.add_argument("--out", type=Path, default=RESULTS / "bench_edit.json")
     args = parser.parse_args()
 
     from rich.console import Console
 
-    from training.evaluate import evaluate, git_commit, render_table
+    from training.evaluate import ModelRef, build_report, code_version, config_name, evaluate, git_commit, render_table
     from training.fixbug_tasks import generate_fixbug_tasks
     from training.generate import GenerateOptions
 
@@ -67,21 +71,35 @@ def main() -> int:
         models.append(str(path))
     tasks = generate_fixbug_tasks(args.n, seed=args.seed, root=args.out_dir / "repos")
     options = GenerateOptions(max_steps=args.max_steps, max_tokens=args.max_tokens, cell_timeout=60.0, web=False)
-    report = evaluate(
-        models,
-        tasks,
-        args.out_dir,
-        sags=[1],
-        options=options,
-        n_ctx=args.n_ctx,
-        progress=lambda name, done, total: console.print(f"{name}: {done}/{total}") if done else None,
-    )
+    if args.report_only:
+        names = [config_name(ModelRef.parse(m), 1) for m in models]
+        report = build_report(args.out_dir, names, {str(t.id) for t in tasks}, code_version())
+    else:
+        report = evaluate(
+            models,
+            tasks,
+            args.out_dir,
+            sags=[1],
+            options=options,
+            n_ctx=args.n_ctx,
+            chunk=args.chunk,
+            progress=lambda name, done, total: console.print(f"{name}: {done}/{total}") if done else None,
+        )
     console.print(render_table(report, title=f"Fix-the-bug, {len(tasks)} generated tasks (max {args.max_steps} steps)"))
     report.update(
         {
             "command": " ".join(["python", *sys.argv]),
             "commit": git_commit(),
             "tasks_seed": args.seed,
+            "settings": {
+                "max_steps": args.max_steps,
+                "max_tokens": args.max_tokens,
+                "n_ctx": args.n_ctx,
+                "approval": "auto",
+                "web": False,
+                "temperature": 0.0,
+                "sag": 1,
+            },
             "task_ids": [t.id for t in tasks],
             "bugs": {t.id: t.meta["bug"] for t in tasks},
         }

@@ -148,3 +148,13 @@ def test_index_sees_the_edit_at_once(kernel, repo):
     )
     text = observations(run(agent))[0]
     assert "calc.py:1" in text.split("Edited calc.py")[1], text
+
+
+def test_sag_trials_leave_no_change_and_only_the_chosen_step_is_recorded(kernel, repo):
+    fix = step("fix", 'print(edit_file("calc.py", "return a - b", "return a + b"))')
+    replies = [fix, fix, step("done", "final_answer('ok')"), step("done", "final_answer('ok')")]
+    agent = agent_for(kernel, repo, replies, sag=2)
+    events = run(agent)
+    assert [e.status for e in events if isinstance(e, ev.FileChanged)] == ["applied"]
+    assert (repo / "calc.py").read_text() == BUGGY.replace("-", "+")
+    assert len(UndoStore(repo).changes()) == 1  # the two trial runs wrote, were rolled back, and left no record
