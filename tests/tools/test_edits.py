@@ -109,6 +109,8 @@ def test_run_takes_argv_captures_output_and_exit_code(workspace):
     quoted = run_command(workspace, f"{sys.executable} -c 'print(\"a;b\")'")  # split like a shell, run without one
     assert "a;b" in quoted and "[exit code 0]" in quoted
     assert "command not found" in run_command(workspace, ["no-such-program-xyz"])
+    coloured = run_command(workspace, [sys.executable, "-c", "print('\\x1b[31mred\\x1b[0m')"])
+    assert "\x1b" not in coloured and "red" in coloured  # the model reads plain text
 
 
 def test_run_cuts_long_output_and_kills_on_timeout(workspace):

@@ -14,7 +14,7 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from tui_agent.tools.cell import cut_middle
+from tui_agent.tools.cell import cut_middle, strip_ansi
 
 MAX_OUTPUT_CHARS = 6000
 
@@ -47,6 +47,7 @@ def run_command(
             stdin=subprocess.DEVNULL,
             shell=shell,  # noqa: S604 - only when the caller asks for a shell
             start_new_session=True,
+            env=_plain_env(),
         )
     except FileNotFoundError:
         return f"run: command not found: {shown.split()[0] if shown else shown}"
@@ -63,8 +64,15 @@ def run_command(
         _kill_group(proc)
         proc.communicate()
         raise
-    text = cut_middle(out.decode("utf-8", errors="replace"), max_chars).rstrip()
+    text = cut_middle(strip_ansi(out.decode("utf-8", errors="replace")), max_chars).rstrip()
     return f"$ {shown}\n{text}\n[{status}]" if text else f"$ {shown}\n[{status}, no output]"
+
+
+def _plain_env() -> dict[str, str]:
+    """The kernel's environment, asking programs for plain output (the model reads text, not colour codes)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "CLICOLOR_FORCE")}
+    env.update(NO_COLOR="1", PY_COLORS="0", TERM="dumb")
+    return env
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
