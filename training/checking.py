@@ -10,6 +10,8 @@
   match exactly.
 - "exact": codebase answers, compared after trimming whitespace, surrounding quotes or backticks, a leading "./"
   or the task's workspace folder; list answers (meta "list") item by item, set answers (meta "unordered") as sets.
+- "fix_bug": the repository's tests pass. The verdict is taken right after the run (meta "verdict", written by
+  ``record_fix_verdict``), since the workspace is rewritten for the next run; without one the tests run now.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ def check_answer(predicted: Any, task_or_reference: Any) -> bool:
     ({"answer", "kind", "meta"?, "unordered"?}) or a bare gold answer (its kind is then inferred)."""
     try:
         gold, kind, meta = _reference(task_or_reference)
+        if kind == "fix_bug":
+            return check_fix(meta)
         if predicted is None or gold is None:
             return False
         text = str(predicted).strip()
@@ -64,6 +68,29 @@ def check_answer(predicted: Any, task_or_reference: Any) -> bool:
         return check_text(text, gold)
     except Exception:  # a checker that raises would stop a whole filtering or evaluation run
         return False
+
+
+def check_fix(meta: Mapping[str, Any]) -> bool:
+    """A fix-the-bug task is solved when its tests pass (the verdict taken after the run, else the tests now)."""
+    if "verdict" in meta:
+        return bool(meta["verdict"])
+    from pathlib import Path
+
+    from training.fixbug_tasks import tests_pass
+
+    workspace = meta.get("workspace")
+    return bool(workspace) and Path(workspace).is_dir() and tests_pass(Path(workspace))
+
+
+def record_fix_verdict(record: Any) -> None:
+    """Check a fix-the-bug run while its workspace still holds the result, and keep the verdict in its reference."""
+    reference = getattr(record, "reference", None)
+    if not reference or reference.get("kind") != "fix_bug":
+        return
+    meta = dict(reference.get("meta") or {})
+    meta.pop("verdict", None)
+    meta["verdict"] = check_fix(meta)
+    reference["meta"] = meta
 
 
 def check_number(predicted: str, gold: Any) -> bool:

@@ -131,15 +131,17 @@ def tasks_command(
     split: str | None = typer.Option(None, "--split", help="Dataset split (Hugging Face datasets)."),
     per_codebase: int = typer.Option(50, "--per-codebase", help="Codebase tasks per --codebase."),
     seed: int = typer.Option(0, "--seed", help="Seed for the choice of codebase tasks."),
+    fix_bugs: int = typer.Option(0, "--fix-bugs", help="Add N fix-the-bug tasks (generated repositories)."),
 ) -> None:
     """Build a task set: questions with checkable answers, from task files, datasets and real codebases.
 
     Codebase tasks are made from the code itself (where is X defined, what are f's parameters, which functions call
     g, what does this snippet print, how many classes derive from C), with answers computed by parsing and running
-    the code, so they are always right.
+    the code, so they are always right. Fix-the-bug tasks are small repositories with a one-line bug in a real
+    function and a failing test; they are solved when the tests pass.
     """
-    if not source and not codebase:
-        raise _fail("nothing to read: give --from FILE_OR_DATASET and/or --codebase DIR_OR_PACKAGE")
+    if not source and not codebase and fix_bugs <= 0:
+        raise _fail("nothing to read: give --from FILE_OR_DATASET, --codebase DIR_OR_PACKAGE and/or --fix-bugs N")
     with _errors():
         from training.tasks import load_tasks, write_tasks
 
@@ -157,6 +159,12 @@ def tasks_command(
                     made = generate_codebase_tasks(root, n=per_codebase, seed=seed, progress=progress)
                 typer.echo(f"{root}: {len(made)} codebase tasks", err=True)
                 tasks.extend(made)
+        if fix_bugs > 0:
+            from training.fixbug_tasks import generate_fixbug_tasks
+
+            made = generate_fixbug_tasks(fix_bugs, seed=seed)
+            typer.echo(f"{len(made)} fix-the-bug tasks", err=True)
+            tasks.extend(made)
         count = write_tasks(tasks, out)
     typer.echo(f"wrote {count} tasks to {out}")
 

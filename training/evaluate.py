@@ -26,6 +26,8 @@ BEHAVIOUR_FILES = (
     "tui_agent/models/llm.py",
     "tui_agent/tools/prelude.py",
     "tui_agent/tools/kernel.py",
+    "tui_agent/tools/edits.py",
+    "tui_agent/tools/runcmd.py",
 )
 
 

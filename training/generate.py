@@ -257,6 +257,9 @@ def _run_one(worker: _Worker, task: Any, sample: int, options: GenerateOptions, 
     )
     if record is None or record.stop_reason in ("cancelled", "error") or cancel.is_set():
         return None  # not the teacher's work: retried when the run resumes
+    from training.checking import record_fix_verdict
+
+    record_fix_verdict(record)  # a fix-the-bug run is judged now, while its workspace holds the result
     record.settings["sample"] = sample
     record.settings["ftp"] = options.ftp
     return record

@@ -19,7 +19,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-KINDS = ("number", "math", "text", "exact")
+KINDS = ("number", "math", "text", "exact", "fix_bug")
 QUESTION_COLUMNS = ("question", "problem", "prompt", "query", "input", "instruction")
 ANSWER_COLUMNS = ("answer", "final_answer", "expected_answer", "target", "solution", "output", "label")
 ID_COLUMNS = ("id", "unique_id", "task_id", "idx", "_id", "qid")
@@ -133,6 +133,10 @@ def resolve_workspace(task: Task) -> Path | None:
     workspace = task.meta.get("workspace")
     if not workspace:
         return None
+    if task.kind == "fix_bug":  # every run starts from the bug, whatever the last run left
+        from training.fixbug_tasks import materialize
+
+        return materialize(task)
     path = Path(workspace)
     if path.is_dir():
         return path

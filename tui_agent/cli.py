@@ -6,7 +6,7 @@ from __future__ import annotations
 import typer
 
 from tui_agent import __version__
-from tui_agent.commands import ask, doctor, index, models, train, tui
+from tui_agent.commands import ask, doctor, index, models, train, tui, undo
 
 app = typer.Typer(
     name="tui-agent",
@@ -21,7 +21,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-for module in (tui, ask, models, index, train, doctor):
+for module in (tui, ask, models, index, undo, train, doctor):
     module.register(app)
 
 

@@ -270,3 +270,38 @@ def test_ctrl_c_while_loading_exits_130_with_one_line(tmp_path, monkeypatch):
     result = runner.invoke(app, ["ask", "-y", "What is 2+2?", "--workspace", str(tmp_path)])
     assert result.exit_code == 130
     assert "Interrupted before the agent started; nothing ran." in result.output
+
+
+EDIT = 'print(edit_file("calc.py", "return a - b", "return a + b"))'
+
+
+def test_yes_prints_each_change_as_a_diff_and_json_carries_it(tmp_path, scripted):
+    (tmp_path / "calc.py").write_text("def add(a, b):\n    return a - b\n")
+    scripted(step("fix", EDIT), step("done", "final_answer('fixed')"))
+    result = runner.invoke(app, ["ask", "fix it", "-y", "--workspace", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "-    return a - b" in result.stdout and "+    return a + b" in result.stdout
+    assert "calc.py: written." in result.stdout
+    (tmp_path / "calc.py").write_text("def add(a, b):\n    return a - b\n")
+    scripted(step("fix", EDIT), step("done", "final_answer('fixed')"))
+    result = runner.invoke(app, ["ask", "fix it", "-y", "--json", "--workspace", str(tmp_path)])
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    (change,) = [e for e in events if e["event"] == "file_changed"]
+    assert change["path"] == "calc.py" and change["status"] == "applied" and "+    return a + b" in change["diff"]
+
+
+def test_asking_shows_the_diff_and_a_refusal_writes_nothing(tmp_path, scripted, monkeypatch):
+    import types
+
+    (tmp_path / "calc.py").write_text("def add(a, b):\n    return a - b\n")
+    scripted(step("fix", EDIT), step("done", "final_answer('no')"))
+    monkeypatch.setattr(ask_module, "sys", types.SimpleNamespace(stdin=types.SimpleNamespace(isatty=lambda: True)))
+    monkeypatch.setattr("rich.prompt.Prompt.ask", lambda *a, **k: "r")
+    asked = []
+    monkeypatch.setattr("rich.prompt.Confirm.ask", lambda question, **k: asked.append(question) or False)
+    result = runner.invoke(app, ["ask", "fix it", "--workspace", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert asked == ["Write this change to calc.py?"]
+    assert "+    return a + b" in result.stdout and "calc.py: refused, not written." in result.stdout
+    assert "The user refused the change to calc.py" in result.stdout
+    assert (tmp_path / "calc.py").read_text() == "def add(a, b):\n    return a - b\n"

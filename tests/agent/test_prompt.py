@@ -36,7 +36,7 @@ def test_examples_call_tools_with_their_real_signatures(tmp_path):
                     inspect.signature(tools[call.func.id]).bind(*args, **kwargs)  # raises on a wrong signature
         declared = set(example.get("tools", []))
         assert declared <= set(tools), example["task"]
-    assert {"final_answer", "web_search", "read_file", "find_symbol"} <= used
+    assert {"final_answer", "web_search", "read_file", "find_symbol", "edit_file", "run"} <= used
 
 
 def test_every_example_step_parses_and_ends_with_final_answer():

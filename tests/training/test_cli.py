@@ -57,6 +57,14 @@ def test_tasks_from_a_file_and_a_codebase(tmp_path):
     assert len(rows) == 7 and {r["kind"] for r in rows} >= {"number", "exact"}
 
 
+def test_tasks_with_fix_the_bug_tasks(tmp_path):
+    out = tmp_path / "tasks.jsonl"
+    result = invoke("train", "tasks", "--fix-bugs", "1", "--seed", "2", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    (row,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert row["kind"] == "fix_bug" and len(row["meta"]["files"]) == 2
+
+
 def test_tasks_needs_a_source_and_reports_bad_files(tmp_path):
     assert invoke("train", "tasks", "--out", str(tmp_path / "t.jsonl")).exit_code == 2
     empty = tmp_path / "empty.jsonl"

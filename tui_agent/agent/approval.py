@@ -21,5 +21,9 @@ Approver = Callable[[int, str], Approval]
 """Called with (step, code) before a cell runs; blocks until a decision is made."""
 
 
+EditApprover = Callable[[int, str, str], bool]
+"""Called with (step, path, unified diff) before a proposed file change is written; True writes it."""
+
+
 def approve_all(step: int, code: str) -> Approval:
     return Approval("run")

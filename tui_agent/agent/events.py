@@ -59,6 +59,28 @@ class ApprovalNeeded(Event):
 
 
 @dataclass(frozen=True)
+class EditApprovalNeeded(Event):
+    """A cell proposed a change to a file; the user accepts or refuses its diff before it is written."""
+
+    kind: ClassVar[str] = "edit_approval_needed"
+    step: int
+    path: str
+    diff: str
+
+
+@dataclass(frozen=True)
+class FileChanged(Event):
+    """What became of one file change: applied, refused by the user, or not written because the file changed."""
+
+    kind: ClassVar[str] = "file_changed"
+    step: int
+    path: str
+    diff: str
+    status: str  # applied | refused | conflict | failed
+    message: str = ""
+
+
+@dataclass(frozen=True)
 class Observation(Event):
     """What running the step produced (or the corrective text after a parse failure)."""
 

@@ -18,7 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tui_agent.agent.approval import Approver
+from tui_agent.agent.approval import Approver, EditApprover
+from tui_agent.agent.changes import settle
 from tui_agent.agent.events import (
     AgentError,
     ApprovalNeeded,
@@ -99,6 +100,8 @@ class Agent:
         seed: int = 0,
         step_prefix: str | None = None,
         prompt_style: str | None = None,
+        edit_approver: EditApprover | None = None,
+        undo: Any = None,
     ):
         if max_steps < 1:
             raise ValueError("max_steps must be at least 1")
@@ -112,7 +115,9 @@ class Agent:
         self.temperature = temperature
         self.web = web
         self.approver = approver
+        self.edit_approver = edit_approver
         self.read_only = read_only
+        self._undo = undo  # the UndoStore that records applied file changes (made on first use when None)
         self.recorder = recorder
         self.max_tokens = max_tokens
         self.cell_timeout = cell_timeout
@@ -387,12 +392,18 @@ class Agent:
                 self.approver = None
 
         began = time.monotonic()
+        self._set_edit_policy()
         result = _reusable_trial(winner, code) or self._execute(code, cancel)
         rec.execution_seconds = round(time.monotonic() - began, 3)
+        changes = getattr(result, "changes", None)
+        if changes:
+            note = yield from settle(step, changes, self.workspace, self._edit_approver(), self.undo_store())
         if cancel.is_set():
             rec.observation = "(cancelled)"
             raise _Cancelled
         text = result.observation()
+        if changes and note:
+            text = f"{text}\n{note}" if text.strip() else note
         rec.error = result.error
         if result.final_answer is not None:
             rec.observation = text
@@ -403,6 +414,27 @@ class Agent:
             return task_index
         yield from self._observe(step, rec, text, error=result.error, images=tuple(result.images or ()))
         return task_index
+
+    def _set_edit_policy(self) -> None:
+        """Auto mode writes files at once; ask mode has the kernel propose them (asked after the cell)."""
+        setter = getattr(self.kernel, "set_edit_policy", None)
+        if callable(setter):
+            setter("refuse" if self.read_only else "apply" if self.approver is None else "stage")
+
+    def _edit_approver(self) -> EditApprover | None:
+        """Who accepts proposed file changes: the given one, or the cell approver's ``approve_edit``."""
+        return self.edit_approver or getattr(self.approver, "approve_edit", None)
+
+    def undo_store(self) -> Any:
+        """The undo journal of this workspace, opened on first use; None where it cannot be opened."""
+        if self._undo is None:
+            try:
+                from tui_agent.undo import UndoStore
+
+                self._undo = UndoStore(self.workspace)
+            except Exception:  # noqa: BLE001 - edits still work; they are just not undoable
+                return None
+        return self._undo
 
     def _answered(self, record: RunRecord, rec: StepRecord, answer: str) -> None:
         rec.final_answer = answer

@@ -151,6 +151,11 @@ class _QueuedApprover:
         self.prompts.put(("approve", step, code, answer))
         return answer.get()
 
+    def approve_edit(self, step: int, path: str, diff: str) -> bool:
+        answer: queue.Queue = queue.Queue(maxsize=1)
+        self.prompts.put(("approve_edit", step, (path, diff), answer))
+        return answer.get()
+
 
 def _drive(agent: Any, task: str, renderer: Any, prompts: queue.Queue) -> int:
     """Run the agent in a worker thread, render its events here, and turn Ctrl-C into a clean cancel."""
@@ -184,6 +189,10 @@ def _drive(agent: Any, task: str, renderer: Any, prompts: queue.Queue) -> int:
                 _, step, code, answer = item
                 answer.put(renderer.approve(step, code))
                 continue
+            if item[0] == "approve_edit":
+                _, step, (path, diff), answer = item
+                answer.put(renderer.approve_edit(step, path, diff))
+                continue
             event = item[1]
             renderer.event(event)
             if isinstance(event, RunFinished):
@@ -196,6 +205,8 @@ def _drive(agent: Any, task: str, renderer: Any, prompts: queue.Queue) -> int:
             renderer.notice("Interrupted: stopping the agent (Ctrl-C again to quit now)...")
             if item and item[0] == "approve":
                 item[3].put(_skip())
+            elif item and item[0] == "approve_edit":
+                item[3].put(False)
     worker.join(timeout=5)
     renderer.result(finished, time.monotonic() - started)
     if interrupted:
@@ -224,6 +235,9 @@ class JsonRenderer:
 
     def approve(self, step: int, code: str) -> Any:
         return RichRenderer(stderr=True).approve(step, code)
+
+    def approve_edit(self, step: int, path: str, diff: str) -> bool:
+        return RichRenderer(stderr=True).approve_edit(step, path, diff, show=True)
 
     def result(self, finished: Any, seconds: float) -> None:
         result = {
@@ -256,6 +270,7 @@ class RichRenderer:
         self._text = ""
         self._usage = ""
         self._spinning = ""
+        self._asked_diff: dict[str, bool] = {}  # files whose diff was shown when asked (not shown again)
 
     def waiting(self, text: str) -> contextlib.AbstractContextManager:
         """A spinner while something slow happens outside the event stream (a model loading)."""
@@ -321,6 +336,17 @@ class RichRenderer:
             self._spin("Running...")
         elif kind == "approval_needed":
             self._stop_live()
+        elif kind == "edit_approval_needed":
+            self._stop_live()
+            self._diff(event.path, event.diff)
+            self._asked_diff[event.path] = True
+        elif kind == "file_changed":
+            self._stop_live()
+            if event.status == "applied" and not self._asked_diff.pop(event.path, False):
+                self._diff(event.path, event.diff)
+            style = {"applied": "green", "refused": "yellow"}.get(event.status, "red")
+            verb = {"applied": "written", "refused": "refused, not written"}.get(event.status, "not written")
+            self.console.print(Text(f"{event.path}: {verb}. {event.message}".rstrip(), style=style))
         elif kind == "observation":
             self._stop_live()
             style = "yellow" if event.parse_failure or event.skipped else "red" if event.error else "green"
@@ -365,6 +391,25 @@ class RichRenderer:
 
         self._stop_live()
         self.err.print(Text(text, style="yellow"))
+
+    def _diff(self, path: str, diff: str) -> None:
+        """A file change as a coloured unified diff."""
+        from rich.panel import Panel
+        from rich.syntax import Syntax
+
+        self.console.print(
+            Panel(Syntax(diff.rstrip() or "(no change)", "diff", theme="monokai", word_wrap=True), title=path,
+                  title_align="left", expand=False)
+        )  # fmt: skip
+
+    def approve_edit(self, step: int, path: str, diff: str, show: bool = False) -> bool:
+        """Ask whether to write one proposed file change (its diff is already on screen)."""
+        from rich.prompt import Confirm
+
+        self._stop_live()
+        if show:
+            self._diff(path, diff)
+        return Confirm.ask(f"Write this change to {path}?", default=True, console=self.err)
 
     def approve(self, step: int, code: str) -> Any:
         """Ask run / skip / edit / always; edit opens $EDITOR (or asks for the new code line by line)."""

@@ -102,6 +102,7 @@ class CellResult:
     timed_out: bool = False
     restarted: bool = False
     notice: str | None = None  # what happened to the kernel, for the model and the user
+    changes: list[dict] = field(default_factory=list)  # files the cell changed or proposed to change (edits.py)
 
     @property
     def ok(self) -> bool:

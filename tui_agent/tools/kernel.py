@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from tui_agent.tools.cell import CELL_FILE_RE, BoundedText, CellResult, plain_text, strip_ansi, tidy_traceback
-from tui_agent.tools.prelude import FINAL_MIME, TRY_HELPER, TRY_MIME, FinalAnswer
+from tui_agent.tools.edits import EDIT_MIME, POLICIES
+from tui_agent.tools.prelude import FINAL_MIME, POLICY_HELPER, TRY_HELPER, TRY_MIME, FinalAnswer
 
 POLL_S = 0.1
 INTERRUPT_GRACE_S = 5.0
@@ -86,6 +87,7 @@ class Kernel:
         self._log_file: Any = None
         self._pending_notice: str | None = None
         self._pending_restart = False
+        self.edit_policy = "apply"  # what write_file/edit_file do: apply, stage (ask first) or refuse
 
     # lifecycle -------------------------------------------------------------------------------------------------
     def __enter__(self) -> Kernel:
@@ -174,7 +176,7 @@ class Kernel:
         code = (
             "from tui_agent.tools.prelude import install as _tui_agent_install\n"
             f"_tui_agent_install(get_ipython(), {str(self.workspace)!r}, web={self.web!r}, "
-            f"memory_limit_mb={self.memory_limit_mb!r})\n"
+            f"memory_limit_mb={self.memory_limit_mb!r}, edit_policy={self.edit_policy!r})\n"
             "del _tui_agent_install\n"
             "__import__('tui_agent.tools.sandbox').tools.sandbox.STATE\n"
         )
@@ -184,6 +186,19 @@ class Kernel:
         self.isolation = (result.result or "'off'").strip("'\"")
         if result.stdout.strip():
             self._pending_notice = result.stdout.strip()  # e.g. a memory limit that could not be applied
+
+    def set_edit_policy(self, policy: str) -> None:
+        """How the file tools treat changes from the next cell on (see ``tools.edits``); kept across restarts."""
+        if policy not in POLICIES:
+            raise ValueError(f"unknown edit policy {policy!r}")
+        with self._lock:
+            if policy == self.edit_policy:
+                return
+            self.edit_policy = policy
+            if self.alive:
+                result = self._run(f"{POLICY_HELPER}({policy!r})", timeout=START_TIMEOUT_S, store_history=False)
+                if result.error or result.timed_out:
+                    raise KernelError(f"could not set the edit policy: {result.error or 'timed out'}")
 
     def _stop(self) -> None:
         kc, km = self._kc, self._km
@@ -306,6 +321,9 @@ class Kernel:
             return
         if TRY_MIME in data:
             result.__dict__["_try_payload"] = data[TRY_MIME]
+            return
+        if EDIT_MIME in data:
+            result.changes.append(dict(data[EDIT_MIME] or {}))
             return
         for mime in IMAGE_TYPES:
             if mime in data:

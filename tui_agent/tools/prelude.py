@@ -16,6 +16,7 @@ from typing import Any
 FINAL_MIME = "application/vnd.tui-agent.final-answer+json"
 TRY_MIME = "application/vnd.tui-agent.try-result+json"
 TRY_HELPER = "_tui_agent_try"
+POLICY_HELPER = "_tui_agent_edit_policy"
 WEB_TOOLS = ("web_search", "visit_page")
 
 
@@ -38,12 +39,20 @@ def final_answer(answer: Any) -> None:
     raise FinalAnswer(answer)
 
 
-def make_tools(workspace: Path, *, web: bool = True) -> dict[str, Callable]:
-    """The model's tools, bound to a workspace, in the order the prompt lists them."""
+def make_tools(workspace: Path, *, web: bool = True, edits: Any = None) -> dict[str, Callable]:
+    """The model's tools, bound to a workspace, in the order the prompt lists them.
+
+    ``edits`` is the kernel's ``EditTools`` (its policy and staged changes); a fresh one that writes at once
+    when None.
+    """
     from tui_agent.tools import files
+    from tui_agent.tools.edits import EditError, EditTools
 
     workspace = Path(workspace)
     code_tools: list[Any] = []
+    stale = [False]  # a file was changed: the index re-reads the workspace before its next answer
+    edit_tools = edits if edits is not None else EditTools(workspace)
+    edit_tools.on_change = lambda: stale.__setitem__(0, True)
 
     def _index():
         if not code_tools:
@@ -60,6 +69,9 @@ def make_tools(workspace: Path, *, web: bool = True) -> dict[str, Callable]:
         if tools is None:
             return None
         try:
+            if stale[0]:
+                stale[0] = False
+                tools.refresh()
             return getattr(tools, method)(*args)
         except Exception:  # noqa: BLE001
             return None
@@ -80,6 +92,26 @@ def make_tools(workspace: Path, *, web: bool = True) -> dict[str, Callable]:
         """An overview of the workspace: its files and their main definitions, within about `budget` tokens."""
         return _indexed("repo_map", budget) or files.repo_map_text(workspace, budget)
 
+    def write_file(path: str, text: str) -> str:
+        """Create or overwrite a file with `text`."""
+        try:
+            return edit_tools.write_file(path, text)
+        except EditError as exc:  # one short frame in the traceback, not the tool's insides
+            raise EditError(str(exc)) from None
+
+    def edit_file(path: str, old: str, new: str) -> str:
+        """Replace `old` (exact text that occurs once in the file) with `new`."""
+        try:
+            return edit_tools.edit_file(path, old, new)
+        except EditError as exc:
+            raise EditError(str(exc)) from None
+
+    def run(cmd: str | list, timeout: float = 60) -> str:
+        """Run a command in the workspace, e.g. run(["python", "-m", "pytest", "-q"]); returns its output."""
+        from tui_agent.tools.runcmd import run_command
+
+        return run_command(workspace, cmd, timeout)
+
     tools: dict[str, Callable] = {"final_answer": final_answer}
     if web:
         from tui_agent.tools.web import visit_page, web_search
@@ -97,6 +129,7 @@ def make_tools(workspace: Path, *, web: bool = True) -> dict[str, Callable]:
         tools["web_search"] = web_search_tool
         tools["visit_page"] = visit_page_tool
     tools.update(read_file=read_file, search_code=search_code, find_symbol=find_symbol, repo_map=repo_map)
+    tools.update(edit_file=edit_file, write_file=write_file, run=run)
     return tools
 
 
@@ -144,11 +177,20 @@ def _set_memory_limit(megabytes: int | None) -> str | None:
     return None
 
 
-def install(shell, workspace: str | Path, *, web: bool = True, memory_limit_mb: int | None = None) -> None:
+def install(
+    shell,
+    workspace: str | Path,
+    *,
+    web: bool = True,
+    memory_limit_mb: int | None = None,
+    edit_policy: str = "apply",
+) -> None:
     """Define the tools in the kernel's namespace; called by the kernel client at start and after restarts."""
+    from tui_agent.tools.edits import EditTools
     from tui_agent.tools.forkrun import run_forked
 
-    tools = make_tools(Path(workspace), web=web)
+    edits = EditTools(Path(workspace), policy=edit_policy)
+    tools = make_tools(Path(workspace), web=web, edits=edits)
     namespace = shell.user_ns
     for name in WEB_TOOLS:
         namespace.pop(name, None)
@@ -169,9 +211,12 @@ def install(shell, workspace: str | Path, *, web: bool = True, memory_limit_mb: 
         publish_display_data({TRY_MIME: run_forked(shell, code, timeout, FinalAnswer, workspace=str(workspace))})
 
     namespace[TRY_HELPER] = _tui_agent_try
+    namespace[POLICY_HELPER] = edits.set_policy
     hidden = getattr(shell, "user_ns_hidden", None)
     if isinstance(hidden, dict):
         hidden[TRY_HELPER] = _tui_agent_try
+        hidden[POLICY_HELPER] = edits.set_policy
+    shell.events.register("pre_run_cell", lambda *args: edits.new_cell())  # staged changes last one cell
     problem = _set_memory_limit(memory_limit_mb)
     if problem:
         print(problem)

@@ -29,6 +29,7 @@ from tui_agent.tui import slash
 from tui_agent.tui.backend import Backend, describe_error
 from tui_agent.tui.completion import Candidate, MentionError, attach_mentions, complete
 from tui_agent.tui.screens.approval import ApprovalScreen
+from tui_agent.tui.screens.edit_approval import EditApprovalScreen
 from tui_agent.tui.widgets.conversation import Conversation, InfoBlock, UserMessage
 from tui_agent.tui.widgets.prompt import PromptInput
 from tui_agent.tui.widgets.status import StatusBar
@@ -89,6 +90,7 @@ class AgentApp(App):
         self._kernel_done = False
         self._model_done = False
         self._approval: asyncio.Future | None = None
+        self._edit_approval: asyncio.Future | None = None
         self._last_ctrl_c = 0.0
         self._history = list(history) if history is not None else None
         self._store_failed = False
@@ -234,6 +236,7 @@ class AgentApp(App):
             return
         finally:
             self._building = False
+        agent.edit_approver = self._approve_edit
         self.agent = agent
         if hasattr(agent, "warm"):
             self._warm_prompt(self.model, agent.warm)  # the whole system prompt, repo map included
@@ -440,11 +443,41 @@ class AgentApp(App):
             self.status.kernel = "running"
         return result
 
+    def _approve_edit(self, step: int, path: str, diff: str) -> bool:
+        """The agent's edit approver: called in the worker thread after a cell proposed a file change."""
+        if self.mode == "auto":
+            return True
+        if self.mode == "read-only" or self.cancel.is_set():
+            return False
+        try:
+            return self.call_from_thread(self._ask_edit, step, path, diff)
+        except Exception:  # noqa: BLE001 - app closing: never write an unapproved change
+            return False
+
+    async def _ask_edit(self, step: int, path: str, diff: str) -> bool:
+        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._edit_approval = future
+
+        def decided(result: bool | None) -> None:
+            if not future.done():
+                future.set_result(bool(result))
+
+        await self.push_screen(EditApprovalScreen(step, path, diff), callback=decided)
+        accepted: bool = await future
+        self._edit_approval = None
+        self._record({"event": "edit_approval", "step": step, "path": path, "accepted": accepted})
+        return accepted and not self.cancel.is_set()
+
     def _drop_approval(self) -> None:
         if self.screen_stack and isinstance(self.screen_stack[-1], ApprovalScreen):
             self.screen_stack[-1].dismiss(Approval("skip"))
+        if self.screen_stack and isinstance(self.screen_stack[-1], EditApprovalScreen):
+            self.screen_stack[-1].dismiss(False)
         if self._approval is not None and not self._approval.done():
             self._approval.set_result(Approval("skip"))
+        edit = getattr(self, "_edit_approval", None)
+        if edit is not None and not edit.done():
+            edit.set_result(False)
 
     # -- keys -----------------------------------------------------------------------------------------------
     def action_stop(self) -> None:

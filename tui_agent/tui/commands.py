@@ -151,6 +151,23 @@ async def _context(app: AgentApp, arg: str) -> None:
     await app.show_info("\n".join(lines))
 
 
+async def _undo(app: AgentApp, arg: str) -> None:
+    from tui_agent.undo import UndoError, UndoStore
+
+    if app.running:
+        raise slash.SlashError("stop the current task (Esc) before undoing its changes")
+    try:
+        steps = int(arg) if arg else 1
+    except ValueError as exc:
+        raise slash.SlashError(f"/undo takes a number of changes, not {arg!r}") from exc
+    try:
+        done = UndoStore(app.workspace).undo(steps)
+    except UndoError as exc:
+        await app.conversation.notice(str(exc), error=True)
+        return
+    await app.conversation.notice("Undone: " + "; ".join(done) + ".")
+
+
 async def _quit(app: AgentApp, arg: str) -> None:
     app.action_quit_app()
 
@@ -166,5 +183,6 @@ HANDLERS = {
     "sessions": _sessions,
     "resume": _resume,
     "context": _context,
+    "undo": _undo,
     "quit": _quit,
 }

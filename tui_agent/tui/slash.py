@@ -24,6 +24,7 @@ COMMANDS: tuple[SlashCommand, ...] = (
     SlashCommand("sag", "N", "sample N candidate steps and keep the consistent one (1 = off)"),
     SlashCommand("mode", "[ask|auto|read-only]", "show, cycle or set the approval mode"),
     SlashCommand("index", "", "refresh the code index of this directory"),
+    SlashCommand("undo", "[N]", "take back the agent's last N file changes (default 1)"),
     SlashCommand("save", "[TITLE]", "name this session (it is saved as it goes)"),
     SlashCommand("sessions", "", "list saved sessions"),
     SlashCommand("resume", "[ID]", "resume a saved session (latest if no id)"),

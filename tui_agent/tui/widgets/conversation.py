@@ -171,6 +171,17 @@ class StepBlock(Vertical):
             body.border_title = title
             await self.mount(body)
 
+    async def show_change(self, change: ev.FileChanged) -> None:
+        """A file change: its coloured diff, titled with the file and what became of it."""
+        await self.finish_stream()
+        verdict = {"applied": "written", "refused": "refused"}.get(change.status, "not written")
+        body = Static(Syntax(change.diff.rstrip() or "(no change)", "diff", theme="monokai", word_wrap=True))
+        body.add_class("file-change", change.status)
+        body.border_title = f"{change.path}: {verdict}"
+        if change.message:
+            body.border_subtitle = change.message.strip()
+        await self.mount(body)
+
 
 class Conversation(VerticalScroll):
     """The scrolling list of everything said and done in the session."""
@@ -226,6 +237,8 @@ class Conversation(VerticalScroll):
             await (await self.step(event.step)).show_code(event.thought, event.code)
         elif isinstance(event, ev.Observation):
             await (await self.step(event.step)).show_observation(event)
+        elif isinstance(event, ev.FileChanged):
+            await (await self.step(event.step)).show_change(event)
         elif isinstance(event, ev.FinalAnswer):
             for block in self.steps.values():
                 await block.finish_stream()
