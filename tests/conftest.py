@@ -31,8 +31,8 @@ def gemma_gguf() -> Path:
 
 @pytest.fixture(scope="session")
 def qwen15_gguf() -> Path:
-    """Qwen2.5-Coder-1.5B-Instruct Q4_K_M, assembled like the 0.5B one (skips if it cannot)."""
-    return _offline_model("coder-1.5b")
+    """Qwen2.5-Coder-1.5B-Instruct Q4_K_M, assembled like the 0.5B one (see tests/offline.py)."""
+    return offline_model("coder-1.5b")
 
 
 @pytest.fixture(scope="session")

@@ -86,7 +86,7 @@ def test_with_shared_the_models_are_assembled_first_and_required(ci):
     assert ci().returncode == 0
     env = _pytest_env(ci.log)
     assert env["TUI_AGENT_REQUIRE_MODELS"] == "1"
-    assert (ci.log / "offline.args").read_text().split() == ["coder-0.5b", env["OFFLINE_MODELS_DIR"]]
+    assert (ci.log / "offline.args").read_text().split() == ["coder-0.5b", "coder-1.5b", env["OFFLINE_MODELS_DIR"]]
     assert env["OFFLINE_MODELS_DIR"] == os.path.join(env["HOME"], ".cache", "tui-agent-test-models")
 
 
