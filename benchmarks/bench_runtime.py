@@ -342,8 +342,9 @@ def run_sag(args: argparse.Namespace) -> None:
     from benchmarks.waits import measure_sag
 
     console = Console()
+    provenance = _provenance(args)  # the code as it was when the measurement started
     sag = measure_sag(args.model, Path(args.tasks), args.sag_tasks, args.sag, args.sag_max_steps)
-    result = {**_provenance(args), "sag": sag}
+    result = {**provenance, "sag": sag}
     n = args.sag
     table = Table(title=f"SAG: {sag['model']}, {sag['tasks']} GSM-Hard dev tasks, max {sag['max_steps']} steps")
     for column in ("", "wall s (all tasks)", "vs N=1", "accuracy", "goal"):

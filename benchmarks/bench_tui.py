@@ -396,7 +396,11 @@ def run_speed(args: argparse.Namespace) -> None:
     console = Console()
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
     with tempfile.TemporaryDirectory() as tmp:
-        result = measure_speed(args.speed_model, args.speed_tokens, args.speed_rounds, Path(tmp))
+        for name in ("CONFIG", "DATA", "CACHE"):  # a fresh home: sessions and the prompt cache stay out of yours
+            (Path(tmp) / name.lower()).mkdir()
+            os.environ[f"TUI_AGENT_{name}_DIR"] = str(Path(tmp) / name.lower())
+        (Path(tmp) / "project").mkdir()
+        result = measure_speed(args.speed_model, args.speed_tokens, args.speed_rounds, Path(tmp) / "project")
     table = Table(title=f"Tokens/s on screen: {result['model']}, {args.speed_tokens} tokens, "
                   f"{args.speed_rounds} rounds, medians", title_justify="left")  # fmt: skip
     for column in ("condition", "raw llama-cpp-python", "ask", "TUI", "TUI / raw", "threads chosen", "goal"):

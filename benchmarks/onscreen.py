@@ -51,12 +51,12 @@ def ask_speed(model, workspace: Path, max_tokens: int) -> float:
             stamps.append(time.perf_counter())
         elif event.kind == "usage":
             count = event.completion_tokens
+            break  # the first step is what is measured
     return (count - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 1 and count > 1 else 0.0
 
 
 async def tui_speed(model, workspace: Path, max_tokens: int) -> float:
     """The interactive session: the step's streamed text on screen, first change to last."""
-    from tui_agent.agent import events as ev
     from tui_agent.config import Settings
     from tui_agent.sessions import SessionStore
     from tui_agent.tui.app import AgentApp
@@ -71,15 +71,6 @@ async def tui_speed(model, workspace: Path, max_tokens: int) -> float:
     app = AgentApp(
         settings, workspace, backend=Backend(load_model=lambda n, s: model, make_agent=make_agent), store=SessionStore()
     )
-    usage: list[int] = []
-    original = app.on_agent_event
-
-    async def spy(message):
-        if isinstance(message.event, ev.UsageReport):
-            usage.append(message.event.completion_tokens)
-        await original(message)
-
-    app.on_agent_event = spy  # type: ignore[method-assign]
     async with app.run_test(size=(100, 40)) as pilot:
         while app.agent is None:
             await pilot.pause(0.05)
@@ -87,26 +78,27 @@ async def tui_speed(model, workspace: Path, max_tokens: int) -> float:
             await pilot.pause(0.05)
         app.prompt.load_text(TASK)
         app.prompt.submit()
-
-        def on_screen() -> str:
-            blocks = list(app.query(StepBlock))
-            live = blocks[0]._live if blocks else None
-            return live.source if live is not None else ""
-
         skip = 1 if app.agent.step_prefix else 0  # the step prefix is shown before anything is generated
         seen, changes, first, last = "", 0, None, None
-        while app.running or not usage:
-            text = on_screen()
-            if text != seen:
+        started = False
+        while True:
+            started = started or app.running
+            blocks = list(app.query(StepBlock))
+            if len(blocks) > 1 and app.cancel is not None:
+                app.cancel.set()  # the first step is what is measured
+            live = blocks[0]._live if blocks else None
+            text = live.source if live is not None else ""
+            if text and text != seen and len(text) >= len(seen):
                 now = time.perf_counter()
                 changes += 1
                 if changes == skip + 1:
                     first = now
                 last, seen = now, text
+            if started and not app.running:
+                break
             await pilot.pause(0.005)
-        while app.running:
-            await pilot.pause(0.05)
-    count = usage[0] if usage else 0
+        record = app.agent.last_record
+    count = record.steps[0].completion_tokens if record and record.steps else 0
     return (count - 1) / (last - first) if first and last and last > first and count > 1 else 0.0
 
 
