@@ -11,7 +11,13 @@ import sys
 
 import pytest
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.timeout(900),
+    # Measured: the 1.5B model sometimes redefines the function in the kernel instead of editing the file (pytest,
+    # in its own process, never sees that), or edits it wrongly. Kept running so a pass shows up as XPASS.
+    pytest.mark.xfail(reason="Qwen2.5-Coder-1.5B does not yet fix this bug reliably", strict=False),
+]
 
 BUGGY = "def total_price(prices, tax):\n    return sum(prices) * (1 - tax)\n"
 TEST = (
