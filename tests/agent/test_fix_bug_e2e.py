@@ -14,10 +14,9 @@ import pytest
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.timeout(900),
-    # Measured: the 1.5B model sometimes redefines the function in the kernel instead of editing the file (pytest,
-    # in its own process, never sees that), or edits it wrongly. Kept running so a pass shows up as XPASS.
-    pytest.mark.xfail(reason="Qwen2.5-Coder-1.5B does not yet fix this bug reliably", strict=False),
 ]
+# Greedy decoding makes the run deterministic. The 1.5B model first redefines the function in the kernel; the
+# observation says the file was not changed and spells out the edit_file call (tools/shadowing.py), which it then runs.
 
 BUGGY = "def total_price(prices, tax):\n    return sum(prices) * (1 - tax)\n"
 TEST = (

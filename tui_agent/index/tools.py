@@ -96,6 +96,20 @@ class CodeTools:
             blocks.append(f"{head}\n{body}")
         return "\n\n".join(blocks)
 
+    def top_level_definitions(self, name: str) -> list[tuple[str, int]]:
+        """Where Python files define ``name`` as a top-level function or class: (path, line) pairs."""
+
+        def call() -> list[tuple[str, int]]:
+            rows = self.index.conn.execute(
+                "SELECT f.path, s.line FROM symbols s JOIN files f ON f.id = s.file_id "
+                "WHERE s.name = ? AND s.scope = '' AND s.kind IN ('function', 'class') AND f.path LIKE '%.py' "
+                "ORDER BY f.path, s.line",
+                (name,),
+            ).fetchall()
+            return [(path, int(line)) for path, line in rows]
+
+        return self._guarded(call)
+
     def _find_symbol(self, name: str) -> str:
         if not name.strip():
             return "find_symbol: the name is empty; pass a function, class or constant name."

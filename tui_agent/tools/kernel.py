@@ -23,6 +23,7 @@ from typing import Any
 from tui_agent.tools.cell import CELL_FILE_RE, BoundedText, CellResult, plain_text, strip_ansi, tidy_traceback
 from tui_agent.tools.edits import EDIT_MIME, POLICIES
 from tui_agent.tools.prelude import FINAL_MIME, POLICY_HELPER, TRY_HELPER, TRY_MIME, FinalAnswer
+from tui_agent.tools.shadowing import NOTICE_MIME
 
 POLL_S = 0.1
 INTERRUPT_GRACE_S = 5.0
@@ -324,6 +325,10 @@ class Kernel:
             return
         if EDIT_MIME in data:
             result.changes.append(dict(data[EDIT_MIME] or {}))
+            return
+        if NOTICE_MIME in data:
+            text = str((data[NOTICE_MIME] or {}).get("text", ""))
+            result.notice = "; ".join(filter(None, [result.notice, text]))
             return
         for mime in IMAGE_TYPES:
             if mime in data:

@@ -39,13 +39,15 @@ def final_answer(answer: Any) -> None:
     raise FinalAnswer(answer)
 
 
-def make_tools(workspace: Path, *, web: bool = True, edits: Any = None) -> dict[str, Callable]:
+def make_tools(
+    workspace: Path, *, web: bool = True, edits: Any = None, hooks: dict[str, Callable] | None = None
+) -> dict[str, Callable]:
     """The model's tools, bound to a workspace, in the order the prompt lists them.
 
     ``edits`` is the kernel's ``EditTools`` (its policy and staged changes); a fresh one that writes at once
-    when None.
+    when None. ``hooks``, when given, receives helpers the kernel uses itself (not the model's tools).
     """
-    from tui_agent.tools import files
+    from tui_agent.tools import files, shadowing
     from tui_agent.tools.edits import EditError, EditTools
 
     workspace = Path(workspace)
@@ -112,6 +114,19 @@ def make_tools(workspace: Path, *, web: bool = True, edits: Any = None) -> dict[
 
         return run_command(workspace, cmd, timeout)
 
+    def definition_sites(name: str) -> list[tuple[str, int]]:
+        """Where the workspace's Python files define ``name`` at top level (for the shadowing notice)."""
+        tools = _index()
+        if tools is not None:
+            if stale[0]:
+                stale[0] = False
+                tools.refresh()
+            return tools.top_level_definitions(name)
+        return shadowing.scan_top_level(workspace, name, files.iter_text_files(workspace))
+
+    if hooks is not None:
+        hooks["definition_sites"] = definition_sites
+
     tools: dict[str, Callable] = {"final_answer": final_answer}
     if web:
         from tui_agent.tools.web import visit_page, web_search
@@ -131,6 +146,27 @@ def make_tools(workspace: Path, *, web: bool = True, edits: Any = None) -> dict[
     tools.update(read_file=read_file, search_code=search_code, find_symbol=find_symbol, repo_map=repo_map)
     tools.update(edit_file=edit_file, write_file=write_file, run=run)
     return tools
+
+
+def _shadow_hook(locate: Callable[[str], list[tuple[str, int]]], workspace: Path) -> Callable[[Any], None]:
+    """After a cell that redefines a workspace function or class, publish the notice (see ``tools.shadowing``)."""
+    from tui_agent.tools.shadowing import NOTICE_MIME, shadow_notice
+
+    def read(path: str) -> str:
+        return (workspace / path).read_text(encoding="utf-8")
+
+    def hook(result: Any) -> None:
+        try:
+            info = getattr(result, "info", None)
+            notice = shadow_notice(getattr(info, "raw_cell", "") or "", locate, read)
+            if notice:
+                from IPython.display import publish_display_data
+
+                publish_display_data({NOTICE_MIME: {"text": notice}})
+        except Exception:  # noqa: BLE001, S110 - a notice is a hint; the cell's own result matters more
+            pass
+
+    return hook
 
 
 def tool_docs(web: bool = True) -> str:
@@ -190,7 +226,8 @@ def install(
     from tui_agent.tools.forkrun import run_forked
 
     edits = EditTools(Path(workspace), policy=edit_policy)
-    tools = make_tools(Path(workspace), web=web, edits=edits)
+    hooks: dict[str, Callable] = {}
+    tools = make_tools(Path(workspace), web=web, edits=edits, hooks=hooks)
     namespace = shell.user_ns
     for name in WEB_TOOLS:
         namespace.pop(name, None)
@@ -217,6 +254,7 @@ def install(
         hidden[TRY_HELPER] = _tui_agent_try
         hidden[POLICY_HELPER] = edits.set_policy
     shell.events.register("pre_run_cell", lambda *args: edits.new_cell())  # staged changes last one cell
+    shell.events.register("post_run_cell", _shadow_hook(hooks["definition_sites"], Path(workspace)))
     problem = _set_memory_limit(memory_limit_mb)
     if problem:
         print(problem)
