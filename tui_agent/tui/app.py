@@ -27,6 +27,7 @@ from tui_agent.config import Settings
 from tui_agent.sessions import SavedSession, SessionError, SessionStore, event_from_dict
 from tui_agent.tui import slash
 from tui_agent.tui.backend import Backend, describe_error
+from tui_agent.tui.coalesce import TokenCoalescer
 from tui_agent.tui.completion import Candidate, MentionError, attach_mentions, complete
 from tui_agent.tui.screens.approval import ApprovalScreen
 from tui_agent.tui.screens.edit_approval import EditApprovalScreen
@@ -335,15 +336,18 @@ class AgentApp(App):
         finished = False
         if hasattr(agent, "progress"):
             agent.progress = lambda event: self.post_message(AgentEvent(event))
+        stream = TokenCoalescer(lambda event: self.post_message(AgentEvent(event)))
         try:
             for event in agent.run(task, cancel=cancel):
                 self._record(event)
                 finished = finished or isinstance(event, ev.RunFinished)
-                self.post_message(AgentEvent(event))
+                stream.push(event)
         except Exception as exc:  # noqa: BLE001 - the user sees one line, never a traceback
+            stream.flush()
             error = ev.AgentError(f"The agent stopped: {describe_error(exc)}")
             self._record(error)
             self.post_message(AgentEvent(error))
+        stream.flush()
         if not finished:
             reason = "cancelled" if cancel.is_set() else "error"
             end = ev.RunFinished(answer=None, steps=0, stop_reason=reason)
