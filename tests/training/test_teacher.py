@@ -93,3 +93,47 @@ def test_first_thought_keeps_a_local_teachers_prompt_cache(gemma_gguf):
         assert model.last_usage.prompt_eval_tokens <= 2  # the prompt came back from the saved state
     finally:
         model.close()
+
+
+class _CountingTeacher:
+    """A teacher whose answer runs on after its first paragraph; counts how much of it was asked for."""
+
+    def __init__(self, pieces: list[str]) -> None:
+        self.pieces = pieces
+        self.consumed = 0
+        self.closed = False
+
+    def stream_chat(self, messages, **kwargs):
+        try:
+            for piece in self.pieces:
+                self.consumed += 1
+                yield piece
+        finally:
+            self.closed = True
+
+
+def test_first_thought_stops_generating_once_the_paragraph_is_complete():
+    teacher = _CountingTeacher(["Thought:\n\n", "I will multiply", " 12 by 12.", "\n\n", "12 * 12", " = 144", "."])
+    assert first_thought(teacher, "What is 12 times 12?") == "I will multiply 12 by 12."
+    assert teacher.consumed == 4 and teacher.closed  # the computation after the plan was never generated
+
+
+def test_first_thought_reads_to_the_end_when_there_is_no_blank_line():
+    teacher = _CountingTeacher(["First compute 12 * 12.", "\nThen report it."])
+    assert first_thought(teacher, "What is 12 times 12?") == "First compute 12 * 12."
+    assert teacher.consumed == 2
+
+
+def test_first_thought_stops_a_real_local_model_early(gemma_gguf):
+    """On the real runtime the side request ends at the first paragraph's blank line, well before its budget (the
+    base Gemma echoes the instructions as its first paragraph, then would go on)."""
+    from tui_agent.models.loader import load_chat_model
+
+    model = load_chat_model(str(gemma_gguf), n_ctx=2048)
+    try:
+        thought = first_thought(model, "What is 12 times 12?", max_tokens=200)
+        usage = model.last_usage
+        assert thought and "\n\n" not in thought
+        assert usage.completion_tokens < 200 and usage.stop_reason == "cancelled"
+    finally:
+        model.close()
