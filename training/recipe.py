@@ -149,9 +149,19 @@ def _tasks(recipe: Recipe, bar, echo) -> None:
         echo(f"{item['root']}: {len(made)} codebase tasks")
         sources.append(made)
         weights.append(int(item.get("weight", 1)))
+    fix_bugs = recipe.tasks.get("fix_bugs")
+    if fix_bugs:
+        from training.fixbug_tasks import generate_fixbug_tasks
+
+        made = generate_fixbug_tasks(int(fix_bugs.get("n", 20)), seed=int(fix_bugs.get("seed", 0)))
+        echo(f"fix-the-bug: {len(made)} tasks")
+        sources.append(made)
+        weights.append(int(fix_bugs.get("weight", 1)))
     tasks = interleave(sources, weights)
     if not tasks:
-        raise RecipeError(f"{recipe.path}: [tasks] gives no tasks (add from = [...] or codebase = [...])")
+        raise RecipeError(
+            f"{recipe.path}: [tasks] gives no tasks (add from = [...], codebase = [...] or fix_bugs = {{n = 20}})"
+        )
     echo(f"wrote {write_tasks(tasks, out)} tasks to {out}")
 
 

@@ -55,3 +55,23 @@ def test_shipped_recipes_share_one_teacher_run():
     assert qwen.data_file("tasks.jsonl") == gemma.file("tasks.jsonl")
     assert qwen.file("sft") != gemma.file("sft")  # each student trains in its own directory
     assert qwen.tasks == gemma.tasks and qwen.teacher == gemma.teacher
+
+
+def test_tasks_stage_adds_fix_the_bug_tasks(tmp_path, monkeypatch):
+    import json
+
+    from training.recipe import run_recipe
+
+    monkeypatch.setenv("TUI_AGENT_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "gsm.jsonl").write_text(
+        "".join(json.dumps({"id": i, "question": f"What is {i} + 1?", "answer": i + 1}) + "\n" for i in range(3))
+    )
+    recipe = _recipe(
+        tmp_path,
+        'name = "r"\nworkdir = "work"\n[tasks]\nfrom = [{ source = "gsm.jsonl", weight = 2 }]\n'
+        'fix_bugs = { n = 2, seed = 3 }\n[teacher]\nmodel = "t.gguf"\n[student]\nmodel = "s"\n',
+    )
+    run_recipe(recipe, only={"tasks"}, echo=lambda line: None)
+    rows = [json.loads(line) for line in (tmp_path / "work" / "tasks.jsonl").read_text().splitlines()]
+    assert [r["kind"] for r in rows] == ["number", "number", "fix_bug", "number", "fix_bug"]
+    assert all(r["meta"]["files"] for r in rows if r["kind"] == "fix_bug")
