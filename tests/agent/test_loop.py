@@ -292,3 +292,26 @@ def test_instruct_models_get_no_prefix_and_a_repeated_prefix_is_dropped(tmp_path
     agent, model, _ = make([step("go", "final_answer(1)")], tmp_path, step_prefix="Thought:")
     events = list(agent.run("one"))
     assert of(events, ev.CodeReady)[0].thought == "go"
+
+
+def test_a_step_repeated_with_the_same_result_is_pointed_out(tmp_path):
+    from tui_agent.agent.loop import REPEAT_NOTE
+
+    same = step("look again", "print('F failed')")
+    agent, model, _ = make([same, same, same, step("stop", "final_answer(0)")], tmp_path)
+    events = list(agent.run("loop"))
+    texts = [o.text for o in of(events, ev.Observation)]
+    assert texts[0].strip() == "F failed" and REPEAT_NOTE not in texts[0]
+    assert texts[1].endswith(REPEAT_NOTE) and texts[2].endswith(REPEAT_NOTE)
+    assert texts[2].count(REPEAT_NOTE) == 1  # said once per repeat, not piled up
+    assert REPEAT_NOTE in model.calls[2][-1]["content"]
+
+
+def test_the_same_code_with_a_new_result_is_not_a_repeat(tmp_path):
+    from tui_agent.agent.loop import REPEAT_NOTE
+
+    count = step("count", "n = globals().get('n', 0) + 1\nprint(n)")
+    agent, _, _ = make([count, count, step("stop", "final_answer(n)")], tmp_path)
+    events = list(agent.run("count twice"))
+    assert [o.text.strip() for o in of(events, ev.Observation)] == ["1", "2"]
+    assert events[-1].answer == "2" and not any(REPEAT_NOTE in o.text for o in of(events, ev.Observation))

@@ -79,6 +79,13 @@ def test_notice_spells_out_the_edit_call_when_it_can_read_the_file():
     assert "edit_file('shop.py', old, new)" in shadow_notice(FIX, lambda name: [("shop.py", 1)], read=unreadable)
 
 
+def test_no_notice_for_tests_redefined_in_a_cell():
+    code = "def test_total_price():\n    assert True\n"
+    for path in ("test_shop.py", "tests/test_cart.py", "shop_test.py", "tests/helpers.py", "conftest.py"):
+        assert shadow_notice(code, lambda name, path=path: [(path, 4)]) is None
+    assert shadow_notice(code, lambda name: [("tests/test_a.py", 1), ("shop.py", 9)]) is not None  # a real module too
+
+
 def test_no_notice_for_new_names_or_a_failing_lookup():
     assert shadow_notice("def helper():\n    return 1\n", lambda name: []) is None
     assert shadow_notice("print(1)", lambda name: [("x.py", 1)]) is None

@@ -404,6 +404,7 @@ class Agent:
         text = result.observation()
         if changes and note:
             text = f"{text}\n{note}" if text.strip() else note
+        text = _note_repeat(record.steps[:-1], code, text)
         rec.error = result.error
         if result.final_answer is not None:
             rec.observation = text
@@ -614,6 +615,23 @@ def warm_prompt(
     except Exception:  # noqa: BLE001
         logging.getLogger(__name__).warning("could not warm the prompt cache", exc_info=True)
         return None
+
+
+REPEAT_NOTE = (
+    "[Note: the previous step ran this same code and got this same result; running it again will not change "
+    "anything. Do something different.]"
+)
+
+
+def _note_repeat(earlier: list[StepRecord], code: str, text: str) -> str:
+    """Small models fall into loops of whole steps (the same cell, the same output, until the step limit); the
+    observation says so, once per repeat, so the model sees that it is going round in circles."""
+    previous = next((s for s in reversed(earlier) if s.code is not None and not s.parse_failure), None)
+    if previous is None or previous.code is None or previous.code.strip() != code.strip():
+        return text
+    if previous.observation.removesuffix(REPEAT_NOTE).rstrip() != text.rstrip():
+        return text
+    return f"{text.rstrip()}\n{REPEAT_NOTE}" if text.strip() else REPEAT_NOTE
 
 
 def _distinct_code(candidates: list[Candidate]) -> dict[str, Candidate]:

@@ -77,6 +77,13 @@ def suggested_edit(file_text: str, cell_code: str, name: str) -> tuple[str, str]
     return before, after
 
 
+def is_test_file(path: str) -> bool:
+    """Test modules: redefining a test in a cell is harmless, and steering the model to edit tests is not."""
+    parts = path.replace("\\", "/").split("/")
+    name = parts[-1]
+    return name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py" or "tests" in parts[:-1]
+
+
 def shadow_notice(
     code: str, locate: Callable[[str], list[Site]], read: Callable[[str], str] | None = None
 ) -> str | None:
@@ -91,7 +98,7 @@ def shadow_notice(
             sites = locate(name)
         except Exception:  # noqa: BLE001 - a failed lookup must never break the cell's observation
             sites = []
-        found.extend((name, site) for site in sites[:1])
+        found.extend((name, site) for site in [s for s in sites if not is_test_file(s[0])][:1])
     if not found:
         return None
     where = ", ".join(f"{name} ({path}:{line})" for name, (path, line) in found[:MAX_NAMED])
