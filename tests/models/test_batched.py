@@ -79,6 +79,33 @@ def test_halt_and_cancel_end_sequences_early(model, messages):
     assert "".join(model.stream_chat(messages, stop=STOPS, max_tokens=4))  # the model keeps working
 
 
+def test_stragglers_end_once_half_the_candidates_are_done(model):
+    from tui_agent.models.batched import STRAGGLER_FACTOR, STRAGGLER_SLACK
+
+    counting = [{"role": "user", "content": "Count from 1 to 200, one number per line."}]
+    _many(model, counting, [1, 2, 3, 4], max_tokens=150, halt=lambda i, text: i < 2 and len(text) >= 3)
+    usages = model.last_usages
+    finished = max(u.completion_tokens for u in usages[:2])
+    limit = int(finished * STRAGGLER_FACTOR) + STRAGGLER_SLACK
+    assert [u.stop_reason for u in usages[:2]] == ["stop", "stop"]
+    assert limit < 150 and all(u.completion_tokens <= limit for u in usages[2:])
+    assert any(u.stop_reason == "straggler" for u in usages[2:]), [u.completion_tokens for u in usages]
+    cut_short = _many(model, counting, [1, 2, 3, 4], max_tokens=150, halt=lambda i, text: i < 1 and len(text) >= 3)
+    assert all(u.stop_reason != "straggler" for u in model.last_usages), cut_short  # one of four done: no cut yet
+
+
+def test_straggler_limit_needs_half_of_the_sequences_finished():
+    from tui_agent.models.batched import SequenceState, straggler_limit
+
+    def state(tokens: int, done: bool, reason: str = "stop") -> SequenceState:
+        return SequenceState(sampler=None, tokens=tokens, done=done, reason=reason)
+
+    assert straggler_limit([state(10, True), state(12, False), state(3, False), state(4, False)]) is None
+    assert straggler_limit([state(10, True), state(20, True), state(3, False), state(4, False)]) == 62
+    assert straggler_limit([state(10, True, "length"), state(20, True), state(3, False), state(4, False)]) is None
+    assert straggler_limit([state(10, True)]) is None  # one candidate: nothing to compare with
+
+
 def test_agent_samples_its_candidates_together(model, tmp_path):
     def run():
         agent = Agent(model, None, workspace=tmp_path, max_steps=1, sag=3, read_only=True, repo_map="", max_tokens=24)

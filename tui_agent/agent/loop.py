@@ -326,7 +326,8 @@ class Agent:
                 sampled.append((raw, usage, self._looped))
                 rec.generation_seconds += usage.seconds
         for i, (raw, usage, looped) in enumerate(sampled):
-            parsed = ParsedStep(raw, None, "none") if looped else parse_step(raw)
+            cut = looped or usage.stop_reason == "straggler"  # stopped half-way: no complete step to vote with
+            parsed = ParsedStep(raw, None, "none") if cut else parse_step(raw)
             candidates.append(Candidate(i, raw, parsed, usage, looped=looped))
             rec.prompt_tokens += usage.prompt_tokens
             rec.completion_tokens += usage.completion_tokens

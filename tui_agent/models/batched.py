@@ -17,6 +17,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 MAX_SEQUENCES = 8  # contexts are created with room for this many sequences (a unified KV cache: no cost at N=1)
+# Stragglers: once at least half of the sequences have ended by themselves, one still running after this many times
+# the longest finished one (plus some slack) is ended with the reason "straggler". The batch otherwise runs as long
+# as its longest candidate, and the one that runs on is usually rambling; SAG leaves it out of the vote.
+STRAGGLER_FACTOR = 1.5
+STRAGGLER_SLACK = 32
 
 
 @dataclass
@@ -57,6 +62,27 @@ def _safe_end(text: str, stops: Sequence[str]) -> int:
                 hold = max(hold, size)
                 break
     return len(text) - hold
+
+
+def straggler_limit(states: Sequence[SequenceState]) -> int | None:
+    """Tokens after which a running sequence counts as a straggler; None while fewer than half have finished."""
+    finished = [s.tokens for s in states if s.done and s.reason == "stop"]
+    if len(states) < 2 or 2 * len(finished) < len(states):
+        return None
+    return int(max(finished) * STRAGGLER_FACTOR) + STRAGGLER_SLACK
+
+
+def _without_stragglers(states: list[SequenceState], feed: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    limit = straggler_limit(states)
+    if limit is None:
+        return feed
+    kept = []
+    for j, token in feed:
+        if states[j].tokens >= limit:
+            states[j].done, states[j].reason = True, "straggler"
+        else:
+            kept.append((j, token))
+    return kept
 
 
 def decode_sequences(
@@ -126,6 +152,9 @@ def decode_sequences(
                         state.done, state.reason = True, "length"
                     else:
                         feed.append((j, token))
+            if not feed:
+                break
+            feed = _without_stragglers(states, feed)
             if not feed:
                 break
             batch.n_tokens = len(feed)
