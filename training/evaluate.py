@@ -28,6 +28,7 @@ BEHAVIOUR_FILES = (
     "tui_agent/tools/kernel.py",
     "tui_agent/tools/edits.py",
     "tui_agent/tools/runcmd.py",
+    "tui_agent/tools/shadowing.py",
 )
 
 
