@@ -21,7 +21,7 @@ import math
 import re
 import string
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from fractions import Fraction
 from typing import Any
 
@@ -71,7 +71,8 @@ def check_answer(predicted: Any, task_or_reference: Any) -> bool:
 
 
 def check_fix(meta: Mapping[str, Any]) -> bool:
-    """A fix-the-bug task is solved when its tests pass (the verdict taken after the run, else the tests now)."""
+    """A fix-the-bug task is solved when its tests pass with the tests as they were given (the verdict taken
+    after the run, else the workspace now): making a test expect the bug is not a fix."""
     if "verdict" in meta:
         return bool(meta["verdict"])
     from pathlib import Path
@@ -79,7 +80,40 @@ def check_fix(meta: Mapping[str, Any]) -> bool:
     from training.fixbug_tasks import tests_pass
 
     workspace = meta.get("workspace")
-    return bool(workspace) and Path(workspace).is_dir() and tests_pass(Path(workspace))
+    if not workspace or not Path(workspace).is_dir() or changed_tests(meta, Path(workspace)):
+        return False
+    return tests_pass(Path(workspace))
+
+
+def _is_test_path(path: str) -> bool:
+    name = path.replace("\\", "/").rsplit("/", 1)[-1]
+    return name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
+
+
+def changed_tests(meta: Mapping[str, Any], workspace: Any) -> list[str]:
+    """The task's test files whose content is no longer what the task gave (deleted ones included)."""
+    changed = []
+    for name, text in (meta.get("files") or {}).items():
+        if not _is_test_path(name):
+            continue
+        try:
+            now = (workspace / name).read_text(encoding="utf-8")
+        except OSError:
+            now = None
+        if now != text:
+            changed.append(name)
+    return changed
+
+
+_EDIT_LINE = re.compile(r"^(?:Edited|Created) (\S+) \(\+\d+ -\d+\)\.", re.MULTILINE)
+
+
+def edited_tests(observations: Iterable[str]) -> list[str]:
+    """Test files the edit tools reported changing in a run's observations (for runs judged before
+    ``changed_tests`` existed; edits made by other means only the workspace check sees)."""
+    return sorted(
+        {m.group(1) for text in observations for m in _EDIT_LINE.finditer(text or "") if _is_test_path(m.group(1))}
+    )
 
 
 def record_fix_verdict(record: Any) -> None:
@@ -89,6 +123,11 @@ def record_fix_verdict(record: Any) -> None:
         return
     meta = dict(reference.get("meta") or {})
     meta.pop("verdict", None)
+    workspace = meta.get("workspace")
+    if workspace:
+        from pathlib import Path
+
+        meta["tests_changed"] = changed_tests(meta, Path(workspace))
     meta["verdict"] = check_fix(meta)
     reference["meta"] = meta
 

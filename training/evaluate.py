@@ -109,12 +109,22 @@ def config_name(ref: ModelRef, sag: int) -> str:
     return re.sub(r"[^A-Za-z0-9_.+-]", "_", f"{ref.label}-sag{sag}")
 
 
+def _edited_tests(record: Any) -> bool:
+    """A fix-the-bug run that changed the task's tests (judged from its observations) did not fix the bug."""
+    from training.checking import edited_tests
+
+    reference = getattr(record, "reference", None) or {}
+    if reference.get("kind") != "fix_bug":
+        return False
+    return bool(edited_tests(step.observation for step in record.steps))
+
+
 def summarise(records: Sequence[Any]) -> dict[str, Any]:
     """Accuracy (with interval), answered, mean steps, parse failures per step, tokens and seconds per task."""
     from training.checking import check_answer
 
     n = len(records)
-    correct = [check_answer(r.final_answer, r.reference) for r in records]
+    correct = [check_answer(r.final_answer, r.reference) and not _edited_tests(r) for r in records]
     steps = sum(len(r.steps) for r in records)
     low, high = wilson_interval(sum(correct), n)
     return {

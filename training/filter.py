@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from training.checking import check_answer
+from training.checking import check_answer, edited_tests
 from tui_agent.agent.trajectory import RunRecord, TrajectoryError, read_trajectories
 
 # Drop reasons, in the order they are tested (a run is counted under the first that applies).
@@ -133,6 +133,9 @@ def drop_reason(
         return "no_reference"
     if not check_answer(record.final_answer, reference):
         return "wrong"
+    kind = reference.get("kind") if isinstance(reference, Mapping) else getattr(reference, "kind", None)
+    if kind == "fix_bug" and edited_tests(step.observation for step in record.steps):
+        return "wrong"  # it made the tests expect the bug
     if not keep_recovered and recovered_from_errors(record):
         return "recovered"
     return None
