@@ -221,8 +221,7 @@ def first_thought(teacher: Any, task: str, *, max_tokens: int = 256, seed: int =
         try:
             for piece in pieces:
                 text += piece
-                done, _, _ = text.rpartition("\n\n")
-                if done and first_paragraph(done):
+                if _settled(text):
                     break  # the rest of the answer is never used: stop paying for it
         finally:
             close = getattr(pieces, "close", None)
@@ -249,6 +248,16 @@ def context_kept(model: Any) -> Iterator[None]:
         yield
     finally:
         llama.load_state(state)
+
+
+_TAILS = (" and more words.", "\n\nMore.", "\nMore\n\nMore.")
+
+
+def _settled(text: str) -> bool:
+    """Whether no continuation can change ``first_paragraph(text)``: the paragraph has ended, or its first line
+    has (a paragraph of several lines gives its first line)."""
+    first = first_paragraph(text)
+    return bool(first) and all(first_paragraph(text + tail) == first for tail in _TAILS)
 
 
 def first_paragraph(text: str, max_chars: int = 400) -> str:

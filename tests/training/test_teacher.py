@@ -118,6 +118,20 @@ def test_first_thought_stops_generating_once_the_paragraph_is_complete():
     assert teacher.consumed == 4 and teacher.closed  # the computation after the plan was never generated
 
 
+def test_first_thought_stops_after_the_first_line_of_a_list():
+    pieces = [
+        "To solve this, I'll follow these steps:",
+        "\n",
+        "1. Multiply",
+        " 12 by 12.",
+        "\n2. Report it.",
+        "\n\n144",
+    ]
+    teacher = _CountingTeacher(pieces)
+    assert first_thought(teacher, "What is 12 times 12?") == "To solve this, I'll follow these steps:"
+    assert teacher.consumed == 2  # a paragraph of several lines gives its first line: settled at its line break
+
+
 def test_first_thought_reads_to_the_end_when_there_is_no_blank_line():
     teacher = _CountingTeacher(["First compute 12 * 12.", "\nThen report it."])
     assert first_thought(teacher, "What is 12 times 12?") == "First compute 12 * 12."
