@@ -25,6 +25,8 @@ from collections.abc import Iterable, Mapping
 from fractions import Fraction
 from typing import Any
 
+from tui_agent.tools.shadowing import is_test_file
+
 REL_TOL = 1e-4
 ABS_TOL = 1e-2
 TEXT_EXTRA_WORDS = 5
@@ -85,16 +87,11 @@ def check_fix(meta: Mapping[str, Any]) -> bool:
     return tests_pass(Path(workspace))
 
 
-def _is_test_path(path: str) -> bool:
-    name = path.replace("\\", "/").rsplit("/", 1)[-1]
-    return name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
-
-
 def changed_tests(meta: Mapping[str, Any], workspace: Any) -> list[str]:
     """The task's test files whose content is no longer what the task gave (deleted ones included)."""
     changed = []
     for name, text in (meta.get("files") or {}).items():
-        if not _is_test_path(name):
+        if not is_test_file(name):
             continue
         try:
             now = (workspace / name).read_text(encoding="utf-8")
@@ -112,7 +109,7 @@ def edited_tests(observations: Iterable[str]) -> list[str]:
     """Test files the edit tools reported changing in a run's observations (for runs judged before
     ``changed_tests`` existed; edits made by other means only the workspace check sees)."""
     return sorted(
-        {m.group(1) for text in observations for m in _EDIT_LINE.finditer(text or "") if _is_test_path(m.group(1))}
+        {m.group(1) for text in observations for m in _EDIT_LINE.finditer(text or "") if is_test_file(m.group(1))}
     )
 
 

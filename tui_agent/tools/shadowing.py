@@ -17,6 +17,7 @@ NOTICE_MIME = "application/vnd.tui-agent.notice+json"
 MAX_NAMED = 3  # sites named in one notice; more would crowd the observation
 
 Site = tuple[str, int]  # (path relative to the workspace, 1-based line)
+DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 
 def defined_names(code: str) -> list[str]:
@@ -25,8 +26,7 @@ def defined_names(code: str) -> list[str]:
         tree = ast.parse(code)
     except (SyntaxError, ValueError):
         return []
-    kinds = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-    return [node.name for node in tree.body if isinstance(node, kinds)]
+    return [node.name for node in tree.body if isinstance(node, DEFINITIONS)]
 
 
 def scan_top_level(workspace: Path, name: str, files: Iterable[Path]) -> list[Site]:
@@ -52,7 +52,7 @@ def _top_level_source(code: str, name: str) -> str | None:
     except (SyntaxError, ValueError):
         return None
     for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
+        if isinstance(node, DEFINITIONS) and node.name == name:
             start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
             return "\n".join(code.splitlines()[start - 1 : node.end_lineno])
     return None
