@@ -132,16 +132,23 @@ def tasks_command(
     per_codebase: int = typer.Option(50, "--per-codebase", help="Codebase tasks per --codebase."),
     seed: int = typer.Option(0, "--seed", help="Seed for the choice of codebase tasks."),
     fix_bugs: int = typer.Option(0, "--fix-bugs", help="Add N fix-the-bug tasks (generated repositories)."),
+    arithmetic: int = typer.Option(
+        0, "--arithmetic", help="Add N GSM-style arithmetic word problems (from templates, exact answers)."
+    ),
 ) -> None:
     """Build a task set: questions with checkable answers, from task files, datasets and real codebases.
 
     Codebase tasks are made from the code itself (where is X defined, what are f's parameters, which functions call
     g, what does this snippet print, how many classes derive from C), with answers computed by parsing and running
     the code, so they are always right. Fix-the-bug tasks are small repositories with a one-line bug in a real
-    function and a failing test; they are solved when the tests pass.
+    function and a failing test; they are solved when the tests pass. Arithmetic tasks are word problems and
+    computations drawn from templates (training/prompts/arithmetic.jsonl), as many as asked, answers exact.
     """
-    if not source and not codebase and fix_bugs <= 0:
-        raise _fail("nothing to read: give --from FILE_OR_DATASET, --codebase DIR_OR_PACKAGE and/or --fix-bugs N")
+    if not source and not codebase and fix_bugs <= 0 and arithmetic <= 0:
+        raise _fail(
+            "nothing to read: give --from FILE_OR_DATASET, --codebase DIR_OR_PACKAGE, --fix-bugs N and/or "
+            "--arithmetic N"
+        )
     with _errors():
         from training.tasks import load_tasks, write_tasks
 
@@ -164,6 +171,12 @@ def tasks_command(
 
             made = generate_fixbug_tasks(fix_bugs, seed=seed)
             typer.echo(f"{len(made)} fix-the-bug tasks", err=True)
+            tasks.extend(made)
+        if arithmetic > 0:
+            from training.arithmetic_tasks import generate_arithmetic_tasks
+
+            made = generate_arithmetic_tasks(arithmetic, seed=seed)
+            typer.echo(f"{len(made)} arithmetic tasks", err=True)
             tasks.extend(made)
         count = write_tasks(tasks, out)
     typer.echo(f"wrote {count} tasks to {out}")

@@ -157,10 +157,19 @@ def _tasks(recipe: Recipe, bar, echo) -> None:
         echo(f"fix-the-bug: {len(made)} tasks")
         sources.append(made)
         weights.append(int(fix_bugs.get("weight", 1)))
+    arithmetic = recipe.tasks.get("arithmetic")
+    if arithmetic:
+        from training.arithmetic_tasks import generate_arithmetic_tasks
+
+        made = generate_arithmetic_tasks(int(arithmetic.get("n", 100)), seed=int(arithmetic.get("seed", 0)))
+        echo(f"arithmetic: {len(made)} tasks")
+        sources.append(made)
+        weights.append(int(arithmetic.get("weight", 1)))
     tasks = interleave(sources, weights)
     if not tasks:
         raise RecipeError(
-            f"{recipe.path}: [tasks] gives no tasks (add from = [...], codebase = [...] or fix_bugs = {{n = 20}})"
+            f"{recipe.path}: [tasks] gives no tasks (add from = [...], codebase = [...], fix_bugs = {{n = 20}} "
+            "or arithmetic = {{n = 100}})"
         )
     echo(f"wrote {write_tasks(tasks, out)} tasks to {out}")
 

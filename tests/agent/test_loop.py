@@ -315,3 +315,39 @@ def test_the_same_code_with_a_new_result_is_not_a_repeat(tmp_path):
     events = list(agent.run("count twice"))
     assert [o.text.strip() for o in of(events, ev.Observation)] == ["1", "2"]
     assert events[-1].answer == "2" and not any(REPEAT_NOTE in o.text for o in of(events, ev.Observation))
+
+
+def test_a_copied_example_answer_is_refused_and_the_model_tries_again(tmp_path):
+    agent, model, _ = make(
+        [
+            step("the count is", "final_answer(12987)"),
+            step("compute", "x = 3 * 5\nprint(x)"),
+            step("d", "final_answer(x)"),
+        ],
+        tmp_path,
+    )
+    events = list(agent.run("What is 3 times 5?"))
+    refused = of(events, ev.Observation)[0]
+    assert "12987 is the answer of an example" in refused.text and refused.error
+    assert model.calls[1][-1]["content"].startswith("Observation:\nError: 12987 is the answer of an example")
+    assert events[-1].answer == "15" and events[-1].stop_reason == "answered"
+    assert agent.last_record.steps[0].copied_answer and agent.last_record.steps[0].final_answer is None
+
+
+def test_a_copied_forced_answer_ends_the_run_without_an_answer(tmp_path):
+    agent, _, _ = make([step("a", "print(1)"), "12987)\n```"], tmp_path, max_steps=1)
+    events = list(agent.run("How many apples?"))
+    assert events[-1].answer is None and events[-1].stop_reason == "max_steps"
+    assert "not accepted" in of(events, ev.Observation)[-1].text
+    assert agent.last_record.steps[-1].copied_answer and agent.last_record.steps[-1].forced_final
+
+
+def test_an_example_answer_the_run_computed_is_accepted(tmp_path):
+    agent, _, _ = make([step("c", "print(12987)"), step("d", "final_answer(12987)")], tmp_path)
+    assert list(agent.run("count"))[-1].answer == "12987"
+
+
+def test_the_copy_guard_can_be_turned_off(tmp_path):
+    agent, _, _ = make([step("the count is", "final_answer(12987)")], tmp_path, copy_guard=False)
+    assert list(agent.run("apples"))[-1].answer == "12987"
+    assert agent.settings()["copy_guard"] is False

@@ -65,6 +65,14 @@ def test_tasks_with_fix_the_bug_tasks(tmp_path):
     assert row["kind"] == "fix_bug" and len(row["meta"]["files"]) == 2
 
 
+def test_tasks_with_arithmetic_tasks(tmp_path):
+    out = tmp_path / "tasks.jsonl"
+    result = invoke("train", "tasks", "--arithmetic", "4", "--seed", "2", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 4 and all(r["id"].startswith("arithmetic/") and r["answer"] for r in rows)
+
+
 def test_tasks_needs_a_source_and_reports_bad_files(tmp_path):
     assert invoke("train", "tasks", "--out", str(tmp_path / "t.jsonl")).exit_code == 2
     empty = tmp_path / "empty.jsonl"

@@ -75,3 +75,18 @@ def test_tasks_stage_adds_fix_the_bug_tasks(tmp_path, monkeypatch):
     rows = [json.loads(line) for line in (tmp_path / "work" / "tasks.jsonl").read_text().splitlines()]
     assert [r["kind"] for r in rows] == ["number", "number", "fix_bug", "number", "fix_bug"]
     assert all(r["meta"]["files"] for r in rows if r["kind"] == "fix_bug")
+
+
+def test_tasks_stage_adds_arithmetic_tasks(tmp_path):
+    import json
+
+    from training.recipe import run_recipe
+
+    recipe = _recipe(
+        tmp_path,
+        'name = "r"\nworkdir = "work"\n[tasks]\narithmetic = { n = 5, seed = 4, weight = 2 }\n'
+        '[teacher]\nmodel = "t.gguf"\n[student]\nmodel = "s"\n',
+    )
+    run_recipe(recipe, only={"tasks"}, echo=lambda line: None)
+    rows = [json.loads(line) for line in (tmp_path / "work" / "tasks.jsonl").read_text().splitlines()]
+    assert len(rows) == 5 and {r["source"] for r in rows} == {"arithmetic"} and {r["kind"] for r in rows} == {"number"}

@@ -20,6 +20,7 @@ from typing import Any
 
 from tui_agent.agent.approval import Approver, EditApprover
 from tui_agent.agent.changes import settle
+from tui_agent.agent.copying import COPIED_FORCED, COPIED_NOTE, copied_answer
 from tui_agent.agent.events import (
     AgentError,
     ApprovalNeeded,
@@ -102,6 +103,7 @@ class Agent:
         prompt_style: str | None = None,
         edit_approver: EditApprover | None = None,
         undo: Any = None,
+        copy_guard: bool = True,
     ):
         if max_steps < 1:
             raise ValueError("max_steps must be at least 1")
@@ -122,6 +124,7 @@ class Agent:
         self.max_tokens = max_tokens
         self.cell_timeout = cell_timeout
         self.seed = seed
+        self.copy_guard = copy_guard  # refuse a few-shot example's answer that the run never found (see copying)
         # A base model (no chat template: the embedded default) gets each turn started with "Thought:" so it
         # continues in the agent's format; instruct models follow the format from the prompt alone.
         if step_prefix is None:
@@ -173,6 +176,7 @@ class Agent:
             "tools": tool_names(self.web),
             "read_only": self.read_only,
             "cell_timeout": self.cell_timeout,
+            "copy_guard": self.copy_guard,
         }
 
     def warm(self, cancel: threading.Event | None = None) -> str | None:
@@ -367,9 +371,11 @@ class Agent:
 
         if self.read_only:
             answer = literal_final_answer(code)
-            if answer is not None:
+            if answer is not None and (yield from self._accepted(step, rec, answer, "")):
                 self._answered(record, rec, answer)
                 yield FinalAnswer(answer=answer, steps=step)
+                return task_index
+            if answer is not None:
                 return task_index
             yield from self._observe(step, rec, READ_ONLY, skipped=True)
             return task_index
@@ -407,12 +413,14 @@ class Agent:
             text = f"{text}\n{note}" if text.strip() else note
         text = _note_repeat(record.steps[:-1], code, text)
         rec.error = result.error
-        if result.final_answer is not None:
+        if result.final_answer is not None and (yield from self._accepted(step, rec, str(result.final_answer), text)):
             rec.observation = text
             if text.strip():
                 yield Observation(step=step, text=text, error=result.error, images=tuple(result.images or ()))
             self._answered(record, rec, str(result.final_answer))
             yield FinalAnswer(answer=str(result.final_answer), steps=step)
+            return task_index
+        if result.final_answer is not None:
             return task_index
         yield from self._observe(step, rec, text, error=result.error, images=tuple(result.images or ()))
         return task_index
@@ -437,6 +445,21 @@ class Agent:
             except Exception:  # noqa: BLE001 - edits still work; they are just not undoable
                 return None
         return self._undo
+
+    def _accepted(self, step: int, rec: StepRecord, answer: str, output: str) -> Iterator[Event]:
+        """False (after telling the model) when the answer is a few-shot example's, found nowhere in this run.
+
+        On a normal step the model is told and gets the next step; on the forced final turn the run ends without an
+        answer, which is honest, rather than with a copied one, which is wrong."""
+        if not self.copy_guard:
+            return True
+        own = [m["content"] for m in self.messages[1:] if m["role"] == "user"]
+        if not copied_answer(answer, own):
+            return True
+        rec.copied_answer = True
+        note = (COPIED_FORCED if rec.forced_final else COPIED_NOTE).format(answer=answer)
+        yield from self._observe(step, rec, f"{output}\n{note}" if output.strip() else note, error=note)
+        return False
 
     def _answered(self, record: RunRecord, rec: StepRecord, answer: str) -> None:
         rec.final_answer = answer

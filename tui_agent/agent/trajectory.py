@@ -35,6 +35,7 @@ class StepRecord:
     skipped: bool = False
     edited: bool = False
     forced_final: bool = False
+    copied_answer: bool = False  # the final answer was refused: a few-shot example's, never found in this run
     final_answer: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0

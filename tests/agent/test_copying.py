@@ -1,0 +1,29 @@
+"""Answers copied from the few-shot examples: recognised only when the run itself never produced them."""
+
+from __future__ import annotations
+
+from tui_agent.agent.copying import copied_answer
+from tui_agent.agent.prompt import load_examples
+
+
+def test_every_example_declares_its_answer():
+    assert all(str(example.get("answer", "")).strip() for example in load_examples())
+
+
+def test_an_example_answer_the_run_never_saw_is_copied():
+    own = ["Task: Quinn and Ines each eat 464199 apples a day. How many in 57 days?", "Observation:\n26459343"]
+    assert copied_answer("12987", own)
+    assert copied_answer("12987.0", own) and copied_answer("'12,987'", own)
+    assert copied_answer("app/settings.py:12, returns a dict", own)
+
+
+def test_an_answer_the_run_found_or_that_no_example_gives_is_not_copied():
+    assert not copied_answer("12987", ["Task: count them", "Observation:\n12987"])
+    assert not copied_answer("12987", ["Observation:\nThere are 12,987 of them."])
+    assert not copied_answer("26459343", ["Task: apples"])  # not an example's answer: a wrong answer, not a copy
+    assert not copied_answer("1096", ["Task: In which year was the University of Oxford founded? (1096)"])
+
+
+def test_a_longer_number_containing_the_answer_does_not_count_as_found():
+    assert copied_answer("12987", ["Observation:\n112987"])
+    assert copied_answer("12987", ["Observation:\n12987.5"])
