@@ -154,8 +154,10 @@ def evaluate(
     load: Callable[[ModelRef, int], Any] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
     chunk: int = 10,
+    extra: Sequence[tuple[str | ModelRef, int]] = (),
 ) -> dict[str, Any]:
-    """Evaluate every (model, SAG size) over ``tasks``; returns the report (also written to ``<out>/report.json``).
+    """Evaluate every (model, SAG size) over ``tasks``, then the ``extra`` (model, SAG size) pairs (a SAG row for
+    one model only); returns the report (also written to ``<out>/report.json``).
 
     Tasks are taken in chunks across configurations, so a stopped run has every configuration about as far along.
     """
@@ -164,7 +166,8 @@ def evaluate(
     from training.generate import GenerateOptions, generate
 
     refs = [m if isinstance(m, ModelRef) else ModelRef.parse(m) for m in models]
-    if not refs:
+    pairs = [(m if isinstance(m, ModelRef) else ModelRef.parse(m), int(sag)) for m, sag in extra]
+    if not refs and not pairs:
         raise EvalError("no models to evaluate")
     if not tasks:
         raise EvalError("the task set is empty")
@@ -174,7 +177,7 @@ def evaluate(
     out_dir.mkdir(parents=True, exist_ok=True)
     load = load or _load_model
     loaded: dict[ModelRef, Any] = {}
-    configs = [(ref, sag) for ref in refs for sag in sags]
+    configs = list(dict.fromkeys([(ref, sag) for ref in refs for sag in sags] + pairs))
 
     def stamp(record: Any) -> None:
         record.settings["code_version"] = version

@@ -293,7 +293,13 @@ def _eval(recipe: Recipe, bar, echo) -> None:
         echo("no [eval] sets: skipped")
         return
     name = recipe.export.get("name")
-    models = [str(name) if m == "@student" and name else str(m) for m in recipe.eval.get("models", ["@student"])]
+
+    def model(entry: Any) -> str:
+        return str(name) if entry == "@student" and name else str(entry)
+
+    entries = recipe.eval.get("models", ["@student"])
+    models = [model(m) for m in entries if not isinstance(m, dict)]
+    extra = [(model(m["model"]), int(m.get("sag", 1))) for m in entries if isinstance(m, dict)]  # e.g. one SAG row
     options = GenerateOptions(
         max_steps=int(recipe.eval.get("max_steps", 5)), max_tokens=int(recipe.eval.get("max_tokens", 512))
     )
@@ -306,6 +312,7 @@ def _eval(recipe: Recipe, bar, echo) -> None:
                 tasks,
                 recipe.file(f"eval/{label}"),
                 sags=recipe.eval.get("sag", [1]),
+                extra=extra,
                 options=options,
                 progress=lambda config, done, total, progress=progress: progress(done, total),
             )

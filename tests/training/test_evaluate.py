@@ -67,6 +67,12 @@ def test_side_by_side_report_and_resume(tmp_path):
     assert render_table(again).row_count == 1
 
 
+def test_an_extra_sag_row_for_one_model_only(tmp_path):
+    report = evaluate(["good", "wrong"], tasks(2), tmp_path, load=loader, extra=[("good", 2), ("good", 1)])
+    assert sorted(report["configs"]) == ["good-sag1", "good-sag2", "wrong-sag1"]  # no duplicate, no wrong-sag2
+    assert report["configs"]["good-sag2"]["accuracy"] == 1.0
+
+
 def test_rows_of_another_code_version_are_never_averaged(tmp_path):
     evaluate(["good"], tasks(2), tmp_path, load=loader)
     path = tmp_path / "good-sag1.jsonl"

@@ -90,3 +90,28 @@ def test_tasks_stage_adds_arithmetic_tasks(tmp_path):
     run_recipe(recipe, only={"tasks"}, echo=lambda line: None)
     rows = [json.loads(line) for line in (tmp_path / "work" / "tasks.jsonl").read_text().splitlines()]
     assert len(rows) == 5 and {r["source"] for r in rows} == {"arithmetic"} and {r["kind"] for r in rows} == {"number"}
+
+
+def test_eval_models_can_name_one_sag_row(tmp_path, monkeypatch):
+    import json
+
+    import training.evaluate
+    from training.recipe import run_recipe
+
+    (tmp_path / "gsm.jsonl").write_text(json.dumps({"id": 1, "question": "1 + 1?", "answer": 2}) + "\n")
+    calls = []
+
+    def fake_evaluate(models, tasks, out_dir, **kwargs):
+        calls.append((models, kwargs["sags"], kwargs["extra"]))
+        return {"configs": {}}
+
+    monkeypatch.setattr(training.evaluate, "evaluate", fake_evaluate)
+    recipe = _recipe(
+        tmp_path,
+        'name = "r"\nworkdir = "work"\n[tasks]\nfrom = [{ source = "gsm.jsonl" }]\n[teacher]\nmodel = "t.gguf"\n'
+        '[student]\nmodel = "s"\n[export]\nname = "mine"\n'
+        '[eval]\nmodels = ["base+none", "@student", { model = "@student", sag = 4 }]\n'
+        'sets = [{ name = "gsm", source = "gsm.jsonl" }]\n',
+    )
+    run_recipe(recipe, only={"eval"}, echo=lambda line: None)
+    assert calls == [(["base+none", "mine"], [1], [("mine", 4)])]
