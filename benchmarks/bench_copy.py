@@ -3,10 +3,11 @@
     python benchmarks/bench_copy.py                         # 20 GSM-Hard tasks, Gemma 3 270M and Qwen 0.5B
     python benchmarks/bench_copy.py --n 10 --models gemma3-270m --max-steps 2
 
-Small base models that have not worked a task out often give the answer of the prompt's first example (12987)
-instead, most of all on the forced final turn. The copy guard (``tui_agent.agent.copying``) refuses an example's
-answer that the run never produced: on a normal step the model is told and tries again, on the forced turn the
-run ends without an answer. Both rows of a model run the same tasks side by side, task by task (guard off, the
+Small base models that have not worked a task out often give an answer the prompt shows instead (12987, the
+first example's; 42, once the final_answer tool's own doc), most of all on the forced final turn, or run an
+example's cell word for word. The copy guard (``tui_agent.agent.copying``) marks copied cells and refuses such an
+answer when the run never produced it itself: on a normal step the model is told and tries again, on the forced
+turn the run ends without an answer. Both rows of a model run the same tasks side by side, task by task (guard off, the
 baseline, then on), with a short step limit so forced turns happen. Trajectories are kept under
 benchmarks/results/bench_copy/ (a stopped run continues); prints a table and writes
 benchmarks/results/bench_copy.json with the command, commit and settings.
@@ -85,13 +86,13 @@ def main() -> int:
 
     table = Table(title=f"Copied answers, first {len(tasks)} of {args.data.name} (max {args.max_steps} steps)")
     for column in ("config", "tasks", "correct", "95% CI", "no answer", "forced turns", "copied answers",
-                   "copies refused", "s/task"):  # fmt: skip
+                   "copies refused", "copied cells", "s/task"):  # fmt: skip
         table.add_column(column)
     for row in rows:
         low, high = row["correct_ci95"]
         table.add_row(
             row["config"], str(row["tasks"]), str(row["correct"]), f"{low:.0%}-{high:.0%}", str(row["no_answer"]),
-            str(row["forced_turns"]), str(row["copied_answers"]), str(row["copies_refused"]),
+            str(row["forced_turns"]), str(row["copied_answers"]), str(row["copies_refused"]), str(row["copied_cells"]),
             f"{row['seconds_median']:.1f}",
         )  # fmt: skip
     console.print(table)
@@ -117,13 +118,13 @@ def summarise(config: str, records: list, wilson_interval) -> dict:
     """Accuracy and the copy counts of one row: an answer that is an example's (and that the run never produced)
     is a copied answer; the guard's refusals are counted from the steps it marked."""
     from training.checking import check_answer
-    from tui_agent.agent.copying import copied_answer
+    from tui_agent.agent.copying import copied_answer, copied_cell
 
     correct = sum(check_answer(r.final_answer, r.reference) for r in records if r.final_answer is not None)
     copied = 0
     for r in records:
-        own = [m["content"] for m in r.messages[1:] if m["role"] == "user"]
-        copied += r.final_answer is not None and copied_answer(r.final_answer, own)
+        own = [r.task, *(s.observation for s in r.steps if not copied_cell(s.code or ""))]
+        copied += r.final_answer is not None and copied_answer(r.final_answer, own, r.messages[0]["content"])
     return {
         "config": config,
         "tasks": len(records),
@@ -133,6 +134,7 @@ def summarise(config: str, records: list, wilson_interval) -> dict:
         "forced_turns": sum(any(s.forced_final for s in r.steps) for r in records),
         "copied_answers": copied,
         "copies_refused": sum(s.copied_answer for r in records for s in r.steps),
+        "copied_cells": sum(s.copied_cell for r in records for s in r.steps),
         "seconds_median": statistics.median(r.seconds for r in records) if records else 0.0,
     }
 

@@ -9,7 +9,8 @@
   ``TEXT_EXTRA_WORDS`` words more than the gold, so listing several candidates does not pass. Yes/no golds must
   match exactly.
 - "exact": codebase answers, compared after trimming whitespace, surrounding quotes or backticks, a leading "./"
-  or the task's workspace folder; list answers (meta "list") item by item, set answers (meta "unordered") as sets.
+  or the task's workspace folder; list answers (meta "list") item by item, set answers (meta "unordered") as sets;
+  a printed container (``['a', 'b']``) also matches the same value written with the other quote style.
 - "fix_bug": the repository's tests pass. The verdict is taken right after the run (meta "verdict", written by
   ``record_fix_verdict``), since the workspace is rewritten for the next run; without one the tests run now.
 """
@@ -179,7 +180,20 @@ def check_exact(predicted: str, gold: str, *, unordered: bool = False, as_list: 
         return set(got) == set(want) if unordered else got == want
     if _strip_quotes(predicted) == _strip_quotes(str(gold)):
         return True
+    if _same_container(predicted, str(gold)):
+        return True
     return _one_location(predicted) == str(gold).strip()
+
+
+def _same_container(predicted: str, gold: str) -> bool:
+    """A printed list, tuple, dict or set written with the other quote style (``["a"]`` for ``['a']``): the same
+    value, so the same output in all but the quote character."""
+    try:
+        want = ast.literal_eval(gold.strip())
+        got = ast.literal_eval(_strip_quotes(predicted) if predicted.strip()[:1] in "'\"`" else predicted.strip())
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False
+    return isinstance(want, list | tuple | dict | set) and type(got) is type(want) and got == want
 
 
 def _one_location(text: str) -> str | None:

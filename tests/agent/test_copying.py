@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tui_agent.agent.copying import copied_answer
+from tui_agent.agent.copying import copied_answer, copied_cell
 from tui_agent.agent.prompt import load_examples
 
 
@@ -27,3 +27,17 @@ def test_an_answer_the_run_found_or_that_no_example_gives_is_not_copied():
 def test_a_longer_number_containing_the_answer_does_not_count_as_found():
     assert copied_answer("12987", ["Observation:\n112987"])
     assert copied_answer("12987", ["Observation:\n12987.5"])
+
+
+def test_literal_final_answers_in_the_prompt_count_as_the_prompts_answers():
+    prompt = 'final_answer(answer)\n    Call it like final_answer(42).\n...final_answer(count)\nfinal_answer("x")'
+    assert copied_answer("42", ["Task: apples"], prompt) and copied_answer("x", ["Task: apples"], prompt)
+    assert not copied_answer("count", ["Task: apples"], prompt)  # a name in the prompt is no value to copy
+    assert not copied_answer("42", ["Task: apples"], "no literal answers here")
+
+
+def test_an_example_cell_is_recognised_up_to_whitespace():
+    example = next(e for e in load_examples() if "power_mod" in e["steps"][0]["code"])
+    code = example["steps"][1]["code"]
+    assert copied_cell(code) and copied_cell("  " + code.replace("\n", "\n\n") + "\n")
+    assert not copied_cell("result = pow(7, 223, 1000003)\nprint(result)")

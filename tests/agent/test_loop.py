@@ -351,3 +351,16 @@ def test_the_copy_guard_can_be_turned_off(tmp_path):
     agent, _, _ = make([step("the count is", "final_answer(12987)")], tmp_path, copy_guard=False)
     assert list(agent.run("apples"))[-1].answer == "12987"
     assert agent.settings()["copy_guard"] is False
+
+
+def test_an_example_cell_gets_a_notice_and_its_printed_answer_is_still_refused(tmp_path):
+    agent, _, _ = make(
+        [step("pow", "result = pow(7, 222, 1000003)\nprint(result)"), step("done", "final_answer(849282)")],
+        tmp_path,
+        max_steps=2,
+    )
+    events = list(agent.run("What is 3 to the power 5?"))
+    first, second = of(events, ev.Observation)[:2]
+    assert first.text.startswith("849282") and "copied from an example" in first.text
+    assert "849282 is the answer of an example" in second.text
+    assert agent.last_record.steps[0].copied_cell and agent.last_record.steps[1].copied_answer

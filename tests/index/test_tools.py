@@ -67,6 +67,16 @@ def test_find_symbol_scoped_and_missing(tools):
     assert "empty" in tools.find_symbol("")
 
 
+def test_find_symbol_in_a_file(tools):
+    """Models often name the file as well (find_symbol("decode", "json/decoder.py")): it narrows the definitions."""
+    narrowed = tools.find_symbol("__init__", "json/decoder.py").split("References")[0]
+    assert "json/decoder.py:" in narrowed and "json/encoder.py:" not in narrowed
+    assert "json/encoder.py:" in tools.find_symbol("__init__").split("References")[0]
+    assert tools.find_symbol("__init__", "./decoder.py").split("References")[0] == narrowed
+    unknown_file = tools.find_symbol("__init__", "nowhere.py").split("References")[0]
+    assert "json/encoder.py:" in unknown_file  # no definition there: all of them rather than nothing
+
+
 def test_repo_map_fits_budget_and_ranks_core_definitions(tools):
     small = tools.repo_map(budget=100)
     big = tools.repo_map(budget=2000)

@@ -81,6 +81,10 @@ def test_find_symbol_text(workspace):
     assert files.find_symbol_text(workspace, "config.load_settings") == "pkg/config.py:8: def load_settings(path):"
     assert files.find_symbol_text(workspace, "missing").startswith("No definition of 'missing'")
     assert files.find_symbol_text(workspace, "a b").startswith("find_symbol needs an identifier")
+    (workspace / "other.py").write_text("class Settings:\n    pass\n")
+    assert files.find_symbol_text(workspace, "Settings", "pkg/config.py") == "pkg/config.py:4: class Settings:"
+    assert files.find_symbol_text(workspace, "Settings", "other.py") == "other.py:1: class Settings:"
+    assert files.find_symbol_text(workspace, "Settings", "nowhere.py").count("class Settings") == 2
 
 
 def test_repo_map_text_lists_files_and_definitions_within_budget(workspace):

@@ -126,6 +126,12 @@ def test_text(predicted, gold, expected):
         ("a", "a, b", {"unordered": True}, False),
         ("a, b, c", "a, b", {"unordered": True}, False),
         ("(x, y=1)", "(x, y=1)", {}, True),
+        ('["Parameter", "ABC", "object"]', "['Parameter', 'ABC', 'object']", {}, True),  # printed list, " quotes
+        ('\'["A", "B"]\'', "['A', 'B']", {}, True),
+        ('["Parameter", "object"]', "['Parameter', 'ABC', 'object']", {}, False),
+        ("('a',)", "['a']", {}, False),  # a tuple prints differently from a list
+        ("1", "1", {}, True),
+        ("1.0", "1", {}, False),  # only containers: a printed 1.0 is not the output 1
     ],
 )
 def test_exact(predicted, gold, meta, expected):

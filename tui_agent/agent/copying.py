@@ -1,11 +1,16 @@
-"""Answers copied from the few-shot examples. A small base model that has not worked a task out often answers with
-an example's answer instead (12987, the first example's count, came up in 4 of 30 forced answers of
-Qwen2.5-Coder-0.5B). Such an answer is caught when it is an example's answer and appears nowhere in the run's own
-task, code or observations: the model cannot have found it there.
+"""Copied from the prompt instead of worked out. A small base model that cannot solve a task often answers with an
+example's answer (12987, the first example's count, came up in 4 of 30 forced answers of Qwen2.5-Coder-0.5B), or
+runs an example's code cell word for word and answers with what it printed.
+
+Two checks, both against the prompt the model actually saw:
+- a cell that is an example's cell (up to whitespace) gets a notice that its result is not about this task;
+- a final answer that the prompt gives as an answer (the examples' answers, literal ``final_answer(...)`` values)
+  and that the run's own task and observations never produced (copied cells do not count) is refused.
 """
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Iterable
 from functools import lru_cache
@@ -15,15 +20,31 @@ COPIED_NOTE = (
     "answer from its own numbers with code, print it, then call final_answer."
 )
 COPIED_FORCED = "The final answer {answer} was not accepted: it is an example's answer, not one found for this task."
+COPIED_CELL = (
+    "Note: this cell is copied from an example in your instructions, so its result is not about this task. "
+    "Write code for this task's own numbers and names."
+)
+_FINAL_CALL = re.compile(r"final_answer\(([^()\n]*)\)")
 
 
-def copied_answer(answer: str, own_texts: Iterable[str]) -> bool:
-    """True when ``answer`` is a few-shot example's answer that none of ``own_texts`` (the run's turns) contains."""
+def prompt_answers(system_prompt: str) -> frozenset[str]:
+    """What the prompt shows as answers: the examples' declared answers and every literal ``final_answer(...)``."""
+    return _example_answers() | _literal_finals(system_prompt)
+
+
+def copied_answer(answer: str, own_texts: Iterable[str], system_prompt: str = "") -> bool:
+    """True when ``answer`` is one the prompt shows and none of ``own_texts`` (the task, the observations of cells
+    that were not copied) contains it."""
     key = _key(answer)
-    if key not in _example_answers():
+    if key not in prompt_answers(system_prompt):
         return False
     pattern = re.compile(rf"(?<![\w.]){re.escape(key)}(?![\w]|\.\d)")
     return not any(pattern.search(_plain_numbers(text)) for text in own_texts)
+
+
+def copied_cell(code: str) -> bool:
+    """True when ``code`` is one of the examples' cells, up to whitespace."""
+    return _squash(code) in _example_cells()
 
 
 @lru_cache(maxsize=1)
@@ -31,6 +52,28 @@ def _example_answers() -> frozenset[str]:
     from tui_agent.agent.prompt import load_examples
 
     return frozenset(_key(str(example["answer"])) for example in load_examples() if example.get("answer"))
+
+
+@lru_cache(maxsize=1)
+def _example_cells() -> frozenset[str]:
+    from tui_agent.agent.prompt import load_examples
+
+    return frozenset(_squash(step["code"]) for example in load_examples() for step in example["steps"])
+
+
+@lru_cache(maxsize=8)
+def _literal_finals(system_prompt: str) -> frozenset[str]:
+    found = set()
+    for argument in _FINAL_CALL.findall(system_prompt):
+        try:
+            found.add(_key(str(ast.literal_eval(argument.strip()))))
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            continue  # a name (final_answer(count)) is no value to copy
+    return frozenset(found)
+
+
+def _squash(code: str) -> str:
+    return " ".join(code.split())
 
 
 def _key(answer: str) -> str:

@@ -36,6 +36,7 @@ class StepRecord:
     edited: bool = False
     forced_final: bool = False
     copied_answer: bool = False  # the final answer was refused: a few-shot example's, never found in this run
+    copied_cell: bool = False  # the cell was an example's cell, word for word
     final_answer: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0

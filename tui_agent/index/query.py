@@ -154,9 +154,15 @@ def _enclosing(conn: sqlite3.Connection, rowid: int, line: int) -> str:
 
 
 def find_symbol(
-    conn: sqlite3.Connection, root: Path, name: str, max_definitions: int = 20, max_references: int = 20
+    conn: sqlite3.Connection,
+    root: Path,
+    name: str,
+    max_definitions: int = 20,
+    max_references: int = 20,
+    path: str | None = None,
 ) -> SymbolResult:
-    """Where ``name`` (or ``Scope.name``) is defined and used; near names when nothing matches."""
+    """Where ``name`` (or ``Scope.name``) is defined and used; near names when nothing matches. ``path`` keeps the
+    definitions in files whose path ends with it (all of them when none does)."""
     name = name.strip()
     result = SymbolResult(name)
     if not name:
@@ -175,6 +181,9 @@ def find_symbol(
             if r.scope in (scope, last) or r.scope.endswith("::" + last) or module in r.path.rpartition(".")[0]
         ]
         rows = scoped or rows
+    if path:
+        wanted = path.strip().removeprefix("./").rstrip("/")
+        rows = [r for r in rows if r.path == wanted or r.path.endswith("/" + wanted)] or rows
     rows.sort(key=lambda d: (_KIND_ORDER.get(d.kind, 9), _is_test(d.path), d.path, d.line))
     result.definitions = rows[:max_definitions]
     refs = conn.execute(

@@ -74,9 +74,10 @@ class CodeTools:
         """Ranked code chunks for a query, each as ``path:line`` with a few numbered lines around the match."""
         return self._guarded(lambda: self._search_code(query, k))
 
-    def find_symbol(self, name: str) -> str:
-        """Where a name is defined (first) and used: ``path:line`` with signatures and source lines."""
-        return self._guarded(lambda: self._find_symbol(name))
+    def find_symbol(self, name: str, path: str | None = None) -> str:
+        """Where a name is defined (first; in ``path`` when given) and used: ``path:line`` with signatures and
+        source lines."""
+        return self._guarded(lambda: self._find_symbol(name, path))
 
     def repo_map(self, budget: int = 1024, focus_files: Sequence[str] = (), focus_names: Sequence[str] = ()) -> str:
         """The most important files and signatures, ranked by the reference graph, within ``budget`` tokens."""
@@ -110,10 +111,10 @@ class CodeTools:
 
         return self._guarded(call)
 
-    def _find_symbol(self, name: str) -> str:
+    def _find_symbol(self, name: str, path: str | None = None) -> str:
         if not name.strip():
             return "find_symbol: the name is empty; pass a function, class or constant name."
-        result = lookup.find_symbol(self.index.conn, self.root, name, max_references=MAX_REFERENCES_SHOWN)
+        result = lookup.find_symbol(self.index.conn, self.root, name, max_references=MAX_REFERENCES_SHOWN, path=path)
         return format_symbol(result)
 
     def _repo_map(self, budget: int, focus_files: Sequence[str], focus_names: Sequence[str]) -> str:

@@ -127,8 +127,9 @@ def search_text(workspace: Path, query: str, k: int = 5) -> str:
     return "\n".join(out)
 
 
-def find_symbol_text(workspace: Path, name: str) -> str:
-    """Definitions of `name` found by a regular expression over the workspace's text files."""
+def find_symbol_text(workspace: Path, name: str, in_path: str | None = None) -> str:
+    """Definitions of `name` found by a regular expression over the workspace's text files (those ending with
+    `in_path` first: all of them when none does)."""
     name = (name or "").strip().split(".")[-1]
     if not re.fullmatch(r"\w+", name):
         return "find_symbol needs an identifier such as 'parse_args' or 'Config'."
@@ -138,6 +139,9 @@ def find_symbol_text(workspace: Path, name: str) -> str:
         for n, line in enumerate(_lines(path), 1):
             if pattern.match(line):
                 found.append(f"{path.relative_to(workspace)}:{n}: {line.strip()[:160]}")
+    if in_path:
+        wanted = in_path.strip().removeprefix("./").rstrip("/")
+        found = [f for f in found if f.startswith(wanted + ":") or ("/" + wanted + ":") in f] or found
     if not found:
         return f"No definition of {name!r} found in the workspace."
     return "\n".join(found[:50])

@@ -29,7 +29,7 @@ class FinalAnswer(BaseException):
 
 
 def final_answer(answer: Any) -> None:
-    """Give the final answer to the task and stop. Call it once you know the answer: final_answer(42)."""
+    """Give the final answer to the task and stop. Call it once, with the value itself: final_answer(total)."""
     try:
         from IPython.display import publish_display_data
 
@@ -86,9 +86,9 @@ def make_tools(
         """Search the workspace's code for a query; returns the k best matching files with their matching lines."""
         return _indexed("search_code", query, k) or files.search_text(workspace, query, k)
 
-    def find_symbol(name: str) -> str:
-        """Find where a function, class or variable is defined in the workspace: file:line and the definition."""
-        return _indexed("find_symbol", name) or files.find_symbol_text(workspace, name)
+    def find_symbol(name: str, path: str | None = None) -> str:
+        """Find where a function, class or variable is defined in the workspace (in file `path` if given)."""
+        return _indexed("find_symbol", name, path) or files.find_symbol_text(workspace, name, path)
 
     def repo_map(budget: int = 1024) -> str:
         """An overview of the workspace: its files and their main definitions, within about `budget` tokens."""
