@@ -4,9 +4,12 @@
     python benchmarks/bench_train.py --student ~/.cache/tui-agent/offline-models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
 
 sft: training.sft.train_sft against a plain TRL SFTTrainer run (same model file, same pre-tokenized examples, same
-LoRA and SFTConfig settings, in this one process). Measured over trainer.train() only (loading excluded): tokens per
-wall-clock second and per CPU-second of this process (stable when other programs compete for the cores).
-Goal: train_sft >= 0.95 x plain TRL.
+LoRA and SFTConfig settings; each run in a fresh process, since train_sft changes process-wide allocator settings).
+Measured over trainer.train() only (loading excluded): tokens per wall-clock second and per CPU-second of the run's
+process (stable when other programs compete for the cores). The plain run is what a TRL user writes: float32 and
+the default allocator; train_sft uses bf16 where the CPU multiplies it natively (AMX, AVX512-BF16) and keeps freed
+memory (see training.sft.keep_freed_memory). Goal: train_sft >= 0.95 x plain TRL.
+`--trajectories kept.jsonl --prompt-style compact` trains on real kept trajectories, as a recipe does.
 
 generate: teacher trajectories per hour on GSM-Hard tasks with the same teacher GGUF, run by the app's own runtime
 in this process, and behind llama-cpp-python's OpenAI-compatible server with 1 and with 4 tasks at a time (the
@@ -122,6 +125,14 @@ def _timed_ours(conversations, student: Path, out: Path, settings) -> dict:
     return {key: summary[key] for key in keys}
 
 
+def _isolated(function: Callable, *args) -> dict:
+    """Run one training in a fresh process: allocator settings and one-time costs stay with their own run."""
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(function, args)
+
+
 def _total(runs: list[dict]) -> dict:
     return {key: sum(run[key] for run in runs) for key in ("tokens", "seconds", "cpu_seconds", "steps")}
 
@@ -142,21 +153,29 @@ def bench_sft(args: argparse.Namespace) -> list[dict]:
         lora_alpha=2 * args.lora_r,
         save_steps=max(args.steps + 1, 50),
     )
-    conversations = (example_conversations() * args.repeat)[: args.examples]
+    if args.trajectories:
+        from training.sft import load_conversations
+
+        conversations = load_conversations(args.trajectories)[: args.examples]
+        settings = replace(settings, prompt_style=args.prompt_style, system_prompt=None)
+    else:
+        conversations = (example_conversations() * args.repeat)[: args.examples]
     rows = []
-    # ABBA order (ours, plain, plain, ours), each run in a fresh directory: the first training run in a process
-    # pays one-time costs, and a fixed order would hand them to one side.
+    # ABBA order (ours, plain, plain, ours), each run in a fresh process and directory: a drift in the machine's
+    # load over the runs is shared by both sides.
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
         work = Path(tmp)
         tokenizer = AutoTokenizer.from_pretrained(student.parent, gguf_file=student.name)
         renderer = make_renderer(tokenizer, gguf_architecture(student), gguf=student)
-        examples = render_conversations(conversations, renderer, max_length=args.max_length).examples
+        examples = render_conversations(
+            conversations, renderer, max_length=args.max_length, prompt_style=settings.prompt_style
+        ).examples
         runs = {"ours": [], "plain": []}
         for i, side in enumerate(("ours", "plain", "plain", "ours")):
             if side == "ours":
-                runs[side].append(_timed_ours(conversations, student, work / f"ours{i}", settings))
+                runs[side].append(_isolated(_timed_ours, conversations, student, work / f"ours{i}", settings))
             else:
-                runs[side].append(_plain_trl(student, examples, settings, work / f"plain{i}"))
+                runs[side].append(_isolated(_plain_trl, student, examples, settings, work / f"plain{i}"))
         ours, plain = _total(runs["ours"]), _total(runs["plain"])
     for name, run in (("plain TRL SFTTrainer", plain), ("training.sft.train_sft", ours)):
         rows.append(
@@ -250,6 +269,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=2, help="effective batch (sequences per step)")
     parser.add_argument("--max-length", type=int, default=384)
     parser.add_argument("--lora-r", type=int, default=64)
+    parser.add_argument("--trajectories", type=Path, default=None, help="train on these (kept) trajectories instead")
+    parser.add_argument("--prompt-style", default="compact", help="with --trajectories: full | compact")
     parser.add_argument(
         "--teacher",
         type=Path,

@@ -11,7 +11,15 @@ from pathlib import Path
 import pytest
 
 from training.render import IGNORE
-from training.sft import SUMMARY, SFTError, SFTSettings, resolve_student, train_sft
+from training.sft import (
+    SUMMARY,
+    SFTError,
+    SFTSettings,
+    bf16_supported,
+    keep_freed_memory,
+    resolve_student,
+    train_sft,
+)
 from tui_agent.agent.parse import END_CODE
 from tui_agent.agent.prompt import load_examples, observation_message, task_message
 from tui_agent.agent.trajectory import RunRecord
@@ -184,6 +192,28 @@ def test_summary_and_no_resume(tmp_path, student):
     assert summary["examples"] == len(example_runs()) and summary["settings"]["lora_r"] == 4
     again = train_sft(runs, student, tmp_path / "out", config=quick(max_steps=2, save_steps=10), resume=False)
     assert again["resumed_from"] is None and again["steps"] == 2
+
+
+def test_bf16_training_starts_from_the_float32_loss(tmp_path, student):
+    """bf16 is the default where the hardware multiplies bf16 natively (AMX, AVX512-BF16, most GPUs); the frozen
+    base in bf16 under autocast must see the same first loss as in float32."""
+    runs = write_runs(tmp_path / "runs.jsonl", example_runs())
+    full = train_sft(runs, student, tmp_path / "f32", config=quick(max_steps=1, save_steps=10, bf16=False))
+    half = train_sft(runs, student, tmp_path / "bf16", config=quick(max_steps=1, save_steps=10, bf16=True))
+    assert half["bf16"] and not full["bf16"]
+    assert half["loss_first"] == pytest.approx(full["loss_first"], rel=0.05)
+    default = train_sft(runs, student, tmp_path / "default", config=quick(max_steps=1, save_steps=10))
+    assert default["bf16"] == bf16_supported()
+
+
+def test_keeping_freed_memory_is_harmless_and_linux_only(monkeypatch):
+    import ctypes
+
+    keep_freed_memory()
+    keep_freed_memory()  # twice: the same settings again
+    monkeypatch.setattr(sys, "platform", "darwin")
+    monkeypatch.setattr(ctypes, "CDLL", lambda *a, **k: pytest.fail("no libc lookup off Linux"))
+    keep_freed_memory()
 
 
 @pytest.mark.slow
