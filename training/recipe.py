@@ -9,6 +9,7 @@ in a recipe are relative to the recipe file.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
@@ -119,6 +120,12 @@ def _no_bar(description: str) -> Iterator[Callable[[int, int], None]]:
     yield lambda done, total: None
 
 
+GENERATED_SOURCES = {  # [tasks] key = { n, seed, weight }: (module, function, label, default n), in list order
+    "fix_bugs": ("training.fixbug_tasks", "generate_fixbug_tasks", "fix-the-bug", 20),
+    "arithmetic": ("training.arithmetic_tasks", "generate_arithmetic_tasks", "arithmetic", 100),
+}
+
+
 def _tasks(recipe: Recipe, bar, echo) -> None:
     from training.tasks import load_tasks, write_tasks
 
@@ -149,22 +156,14 @@ def _tasks(recipe: Recipe, bar, echo) -> None:
         echo(f"{item['root']}: {len(made)} codebase tasks")
         sources.append(made)
         weights.append(int(item.get("weight", 1)))
-    fix_bugs = recipe.tasks.get("fix_bugs")
-    if fix_bugs:
-        from training.fixbug_tasks import generate_fixbug_tasks
-
-        made = generate_fixbug_tasks(int(fix_bugs.get("n", 20)), seed=int(fix_bugs.get("seed", 0)))
-        echo(f"fix-the-bug: {len(made)} tasks")
-        sources.append(made)
-        weights.append(int(fix_bugs.get("weight", 1)))
-    arithmetic = recipe.tasks.get("arithmetic")
-    if arithmetic:
-        from training.arithmetic_tasks import generate_arithmetic_tasks
-
-        made = generate_arithmetic_tasks(int(arithmetic.get("n", 100)), seed=int(arithmetic.get("seed", 0)))
-        echo(f"arithmetic: {len(made)} tasks")
-        sources.append(made)
-        weights.append(int(arithmetic.get("weight", 1)))
+    for key, (module, function, label, default_n) in GENERATED_SOURCES.items():
+        spec = recipe.tasks.get(key)
+        if spec:
+            generate = getattr(importlib.import_module(module), function)
+            made = generate(int(spec.get("n", default_n)), seed=int(spec.get("seed", 0)))
+            echo(f"{label}: {len(made)} tasks")
+            sources.append(made)
+            weights.append(int(spec.get("weight", 1)))
     tasks = interleave(sources, weights)
     if not tasks:
         raise RecipeError(
