@@ -41,3 +41,11 @@ def test_an_example_cell_is_recognised_up_to_whitespace():
     code = example["steps"][1]["code"]
     assert copied_cell(code) and copied_cell("  " + code.replace("\n", "\n\n") + "\n")
     assert not copied_cell("result = pow(7, 223, 1000003)\nprint(result)")
+
+
+def test_numbers_only_the_prompts_worked_examples_show_make_a_copied_cell():
+    prompt = "Like this:\n```py\nx = 12345 * 678\nprint(x)\n```\nObservation:\n8369910\n\nTools:\nrepo_map(budget=1024)"
+    assert copied_cell("final_answer(12345 * 678)", ["Task: What is 8 to the power 97?"], prompt)
+    assert not copied_cell("final_answer(12345 * 678)", ["Task: What is 12345 times 678?"], prompt)
+    assert not copied_cell("print(size / 1024)", ["Task: how big?"], prompt)  # a tool default, not an example
+    assert not copied_cell("print(8 ** 97)", ["Task: What is 8 to the power 97?"], prompt)

@@ -343,8 +343,8 @@ def test_a_copied_forced_answer_ends_the_run_without_an_answer(tmp_path):
 
 
 def test_an_example_answer_the_run_computed_is_accepted(tmp_path):
-    agent, _, _ = make([step("c", "print(12987)"), step("d", "final_answer(12987)")], tmp_path)
-    assert list(agent.run("count"))[-1].answer == "12987"
+    agent, _, _ = make([step("c", "print(12980 + 7)"), step("d", "final_answer(12987)")], tmp_path)
+    assert list(agent.run("What is 12980 plus 7?"))[-1].answer == "12987"
 
 
 def test_the_copy_guard_can_be_turned_off(tmp_path):
@@ -364,3 +364,10 @@ def test_an_example_cell_gets_a_notice_and_its_printed_answer_is_still_refused(t
     assert first.text.startswith("849282") and "copied from an example" in first.text
     assert "849282 is the answer of an example" in second.text
     assert agent.last_record.steps[0].copied_cell and agent.last_record.steps[1].copied_answer
+
+
+def test_a_forced_answer_computed_from_the_prompts_demo_numbers_is_refused(tmp_path):
+    agent, _, _ = make([step("a", "print(1)"), "12345 * 678)\n```"], tmp_path, max_steps=1)
+    events = list(agent.run("What is 8 to the power 97?"))
+    assert "12345 * 678" in agent.system_prompt  # the format demo of the system prompt
+    assert events[-1].answer is None and agent.last_record.steps[-1].copied_answer

@@ -3,9 +3,11 @@ example's answer (12987, the first example's count, came up in 4 of 30 forced an
 runs an example's code cell word for word and answers with what it printed.
 
 Two checks, both against the prompt the model actually saw:
-- a cell that is an example's cell (up to whitespace) gets a notice that its result is not about this task;
+- a cell that is an example's cell (up to whitespace), or computes with numbers that only the prompt's examples
+  show (``12345 * 678``), gets a notice that its result is not about this task;
 - a final answer that the prompt gives as an answer (the examples' answers, literal ``final_answer(...)`` values)
-  and that the run's own task and observations never produced (copied cells do not count) is refused.
+  and that the run's own task and observations never produced (copied cells do not count), or that a copied cell
+  computes, is refused.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ COPIED_CELL = (
     "Write code for this task's own numbers and names."
 )
 _FINAL_CALL = re.compile(r"final_answer\(([^()\n]*)\)")
+_NUMBER = re.compile(r"(?<![\w.])\d{3,}(?![\w])")
+_CODE_BLOCK = re.compile(r"```py\n(.*?)```", re.DOTALL)
+_OBSERVATION = re.compile(r"Observation:\n(.*?)(?:\n\n|$)", re.DOTALL)
 
 
 def prompt_answers(system_prompt: str) -> frozenset[str]:
@@ -42,9 +47,17 @@ def copied_answer(answer: str, own_texts: Iterable[str], system_prompt: str = ""
     return not any(pattern.search(_plain_numbers(text)) for text in own_texts)
 
 
-def copied_cell(code: str) -> bool:
-    """True when ``code`` is one of the examples' cells, up to whitespace."""
-    return _squash(code) in _example_cells()
+def copied_cell(code: str, own_texts: Iterable[str] = (), system_prompt: str = "") -> bool:
+    """True when ``code`` is one of the examples' cells (up to whitespace), or computes with a number of three or
+    more digits that the prompt's code or observations show and the run's own texts never did (12345 * 678)."""
+    return _squash(code) in _example_cells() or bool(borrowed_numbers(code, own_texts, system_prompt))
+
+
+def borrowed_numbers(code: str, own_texts: Iterable[str], system_prompt: str) -> set[str]:
+    """The numbers in ``code`` that come from the prompt's worked examples, not from the task or the run."""
+    found = set(_NUMBER.findall(code)) & _prompt_numbers(system_prompt)
+    own = _plain_numbers("\n".join(own_texts))
+    return {n for n in found if not re.search(rf"(?<![\w.]){n}(?![\w])", own)}
 
 
 @lru_cache(maxsize=1)
@@ -70,6 +83,14 @@ def _literal_finals(system_prompt: str) -> frozenset[str]:
         except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
             continue  # a name (final_answer(count)) is no value to copy
     return frozenset(found)
+
+
+@lru_cache(maxsize=8)
+def _prompt_numbers(system_prompt: str) -> frozenset[str]:
+    """Numbers of three or more digits in the prompt's code blocks and observations (not in its tool signatures,
+    whose defaults such as 1024 are ordinary constants)."""
+    shown = _CODE_BLOCK.findall(system_prompt) + _OBSERVATION.findall(system_prompt)
+    return frozenset(n for text in shown for n in _NUMBER.findall(text))
 
 
 def _squash(code: str) -> str:

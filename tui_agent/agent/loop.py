@@ -20,7 +20,14 @@ from typing import Any
 
 from tui_agent.agent.approval import Approver, EditApprover
 from tui_agent.agent.changes import settle
-from tui_agent.agent.copying import COPIED_CELL, COPIED_FORCED, COPIED_NOTE, copied_answer, copied_cell
+from tui_agent.agent.copying import (
+    COPIED_CELL,
+    COPIED_FORCED,
+    COPIED_NOTE,
+    borrowed_numbers,
+    copied_answer,
+    copied_cell,
+)
 from tui_agent.agent.events import (
     AgentError,
     ApprovalNeeded,
@@ -371,7 +378,7 @@ class Agent:
 
         if self.read_only:
             answer = literal_final_answer(code)
-            if answer is not None and (yield from self._accepted(step, record, rec, answer, "")):
+            if answer is not None and (yield from self._accepted(step, record, rec, answer, "", code)):
                 self._answered(record, rec, answer)
                 yield FinalAnswer(answer=answer, steps=step)
                 return task_index
@@ -412,12 +419,12 @@ class Agent:
         if changes and note:
             text = f"{text}\n{note}" if text.strip() else note
         text = _note_repeat(record.steps[:-1], code, text)
-        if self.copy_guard and result.final_answer is None and copied_cell(code):
+        if self.copy_guard and result.final_answer is None and copied_cell(code, self._own(record), self.system_prompt):
             rec.copied_cell = True
             text = f"{text}\n{COPIED_CELL}" if text.strip() else COPIED_CELL
         rec.error = result.error
         answer = None if result.final_answer is None else str(result.final_answer)
-        if answer is not None and (yield from self._accepted(step, record, rec, answer, text)):
+        if answer is not None and (yield from self._accepted(step, record, rec, answer, text, code)):
             rec.observation = text
             if text.strip():
                 yield Observation(step=step, text=text, error=result.error, images=tuple(result.images or ()))
@@ -450,17 +457,24 @@ class Agent:
                 return None
         return self._undo
 
-    def _accepted(self, step: int, record: RunRecord, rec: StepRecord, answer: str, output: str) -> Iterator[Event]:
+    def _own(self, record: RunRecord) -> list[str]:
+        """What this run found itself: its task and the observations of the cells it did not copy."""
+        return [record.task, *(s.observation for s in record.steps if not s.copied_cell)]
+
+    def _accepted(
+        self, step: int, record: RunRecord, rec: StepRecord, answer: str, output: str, code: str
+    ) -> Iterator[Event]:
         """False (after telling the model) when the answer is a few-shot example's, found nowhere in this run.
 
         On a normal step the model is told and gets the next step; on the forced final turn the run ends without an
         answer, which is honest, rather than with a copied one, which is wrong."""
         if not self.copy_guard:
             return True
-        own = [record.task, *(s.observation for s in record.steps if not s.copied_cell)]
+        own = self._own(record)
+        computed_from_prompt = bool(borrowed_numbers(code, own, self.system_prompt))
         if not rec.copied_cell:
             own.append(output)
-        if not copied_answer(answer, own, self.system_prompt):
+        if not computed_from_prompt and not copied_answer(answer, own, self.system_prompt):
             return True
         rec.copied_answer = True
         note = (COPIED_FORCED if rec.forced_final else COPIED_NOTE).format(answer=answer)
