@@ -49,3 +49,11 @@ def test_numbers_only_the_prompts_worked_examples_show_make_a_copied_cell():
     assert not copied_cell("final_answer(12345 * 678)", ["Task: What is 12345 times 678?"], prompt)
     assert not copied_cell("print(size / 1024)", ["Task: how big?"], prompt)  # a tool default, not an example
     assert not copied_cell("print(8 ** 97)", ["Task: What is 8 to the power 97?"], prompt)
+
+
+def test_a_generic_example_cell_is_no_copy_but_one_on_the_examples_own_values_is():
+    own = ["Task: The tests fail. Fix the bug in shop.py.", "Observation:\nFAILED test_shop.py::test_total_price"]
+    assert not copied_cell('print(run(["python", "-m", "pytest", "-q"]))', own)
+    assert copied_cell('print(find_symbol("load_config"))', own)
+    assert not copied_cell('print(find_symbol("load_config"))', ["Task: where is load_config defined?"])
+    assert copied_cell("print(power_mod(7, 222, 1000003))", ["Task: What is 7 to the power 5, modulo 13?"])

@@ -35,7 +35,7 @@ def test_qwen_fixes_a_bug_with_ask_yes(qwen15_gguf, tmp_path):
     task = "The tests fail (run them with python -m pytest -q). Fix the bug in shop.py so that they pass."
     done = subprocess.run(
         [sys.executable, "-m", "tui_agent.cli", "ask", task, "--yes", "--json", "--no-web",
-         "--model", str(qwen15_gguf), "--max-steps", "6", "--workspace", str(repo)],
+         "--model", str(qwen15_gguf), "--max-steps", "8", "--workspace", str(repo)],
         capture_output=True, text=True, env=env, timeout=800,
     )  # fmt: skip
     events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]

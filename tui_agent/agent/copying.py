@@ -3,8 +3,10 @@ example's answer (12987, the first example's count, came up in 4 of 30 forced an
 runs an example's code cell word for word and answers with what it printed.
 
 Two checks, both against the prompt the model actually saw:
-- a cell that is an example's cell (up to whitespace), or computes with numbers that only the prompt's examples
-  show (``12345 * 678``), gets a notice that its result is not about this task;
+- a cell that is an example's cell (up to whitespace) and works on that example's own values (its numbers, file
+  or symbol names) which this run never saw, or that computes with numbers that only the prompt's examples show
+  (``12345 * 678``), gets a notice that its result is not about this task. A generic cell such as the example's
+  ``run(["python", "-m", "pytest", "-q"])`` is the right move in any project, so it is not a copy;
 - a final answer that the prompt gives as an answer (the examples' answers, literal ``final_answer(...)`` values)
   and that the run's own task and observations never produced (copied cells do not count), or that a copied cell
   computes, is refused.
@@ -48,9 +50,14 @@ def copied_answer(answer: str, own_texts: Iterable[str], system_prompt: str = ""
 
 
 def copied_cell(code: str, own_texts: Iterable[str] = (), system_prompt: str = "") -> bool:
-    """True when ``code`` is one of the examples' cells (up to whitespace), or computes with a number of three or
-    more digits that the prompt's code or observations show and the run's own texts never did (12345 * 678)."""
-    return _squash(code) in _example_cells() or bool(borrowed_numbers(code, own_texts, system_prompt))
+    """True when ``code`` is one of the examples' cells (up to whitespace) using a value of its example that the
+    run's own texts never showed, or computes with a number of three or more digits that the prompt's code or
+    observations show and the run's own texts never did (12345 * 678)."""
+    own = list(own_texts)
+    specific = _example_cells().get(_squash(code))
+    if specific and not all(_mentions("\n".join(own), value) for value in specific):
+        return True
+    return bool(borrowed_numbers(code, own, system_prompt))
 
 
 def borrowed_numbers(code: str, own_texts: Iterable[str], system_prompt: str) -> set[str]:
@@ -68,10 +75,39 @@ def _example_answers() -> frozenset[str]:
 
 
 @lru_cache(maxsize=1)
-def _example_cells() -> frozenset[str]:
+def _example_cells() -> dict[str, frozenset[str]]:
+    """Each example cell (squashed) with its specific values: the words and numbers of its literals that its
+    example's task or earlier observations show. A cell without any is generic."""
     from tui_agent.agent.prompt import load_examples
 
-    return frozenset(_squash(step["code"]) for example in load_examples() for step in example["steps"])
+    cells: dict[str, frozenset[str]] = {}
+    for example in load_examples():
+        context = example["task"]
+        for step in example["steps"]:
+            specific = {value for value in _literal_values(step["code"]) if _mentions(context, value)}
+            cells[_squash(step["code"])] = frozenset(specific)
+            context += "\n" + step.get("observation", "")
+    return cells
+
+
+def _literal_values(code: str) -> set[str]:
+    """The words (three or more characters) and numbers in a cell's string and number literals."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return set()
+    values = set()
+    for node in ast.walk(tree):
+        value = node.value if isinstance(node, ast.Constant) else None
+        if isinstance(value, str):
+            values |= set(re.findall(r"[\w./-]{3,}", value))
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            values.add(str(value))
+    return values
+
+
+def _mentions(text: str, value: str) -> bool:
+    return re.search(rf"(?<![\w.]){re.escape(value)}(?![\w]|\.\w)", _plain_numbers(text)) is not None
 
 
 @lru_cache(maxsize=8)
