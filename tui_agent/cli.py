@@ -6,7 +6,7 @@ from __future__ import annotations
 import typer
 
 from tui_agent import __version__
-from tui_agent.commands import ask, doctor, index, models, train, tui, undo
+from tui_agent.commands import MODEL_HELP, ask, doctor, index, models, train, tui, undo
 
 app = typer.Typer(
     name="tui-agent",
@@ -38,7 +38,7 @@ def _root(
     resume: str | None = typer.Option(
         None, "--resume", help="Resume a saved session: its id, or 'latest'.", show_default=False
     ),
-    model: str | None = typer.Option(None, "--model", "-m", help="Registry name or path to a GGUF file."),
+    model: str | None = typer.Option(None, "--model", "-m", help=MODEL_HELP),
 ) -> None:
     if ctx.invoked_subcommand is None:
         tui.open_session(model=model, resume=resume)

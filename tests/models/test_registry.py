@@ -119,3 +119,16 @@ def test_relative_adapter_paths_follow_their_file_and_an_empty_one_turns_the_ada
     assert mine.lora == str((config_dir() / "adapters" / "a.gguf").resolve()) and mine.prompt == "compact"
     _user_file('[models.gemma3-270m]\nlora = ""\n')
     assert load_registry().get("gemma3-270m").lora is None
+
+
+def test_a_model_name_may_name_its_adapter_or_turn_it_off(tmp_path):
+    from tui_agent.models.loader import split_adapter
+
+    assert split_adapter("gemma3-270m+none") == ("gemma3-270m", None, True)
+    assert split_adapter("gemma3-270m+NONE") == ("gemma3-270m", None, True)
+    assert split_adapter("gemma3-270m+out/a.gguf") == ("gemma3-270m", "out/a.gguf", False)
+    assert split_adapter("gemma3-270m") == ("gemma3-270m", None, False)
+    assert split_adapter("c++model") == ("c++model", None, False)  # not an adapter: left whole
+    odd = tmp_path / "x+none"
+    odd.write_text("")
+    assert split_adapter(str(odd)) == (str(odd), None, False)  # an existing path wins

@@ -225,6 +225,12 @@ def test_lora_adapter_from_argument_and_registry(model, gemma_gguf, tmp_path):
     loaded = load_chat_model("gemma3-270m", n_ctx=256)
     assert "".join(loaded.stream_chat(QUESTION, max_tokens=6)) == outputs["strong"]
     loaded.close()
+    for name, expected in (("gemma3-270m+none", "base"), (f"gemma3-270m+{zero}", "zero")):
+        loaded = load_chat_model(name, n_ctx=256)  # the user's way to turn the entry's adapter off, or swap it
+        assert "".join(loaded.stream_chat(QUESTION, max_tokens=6)) == outputs[expected], name
+        loaded.close()
+    with pytest.raises(ModelError, match="No such LoRA adapter"):
+        load_chat_model(f"gemma3-270m+{tmp_path / 'absent.gguf'}")
     not_adapter = tmp_path / "notes.txt"
     not_adapter.write_text("hello")
     with pytest.raises(ModelError, match="not a GGUF"):

@@ -18,6 +18,8 @@ from typing import Any
 
 import typer
 
+from tui_agent.commands import MODEL_HELP
+
 EXIT_ANSWERED, EXIT_NO_ANSWER, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 NO_TTY = (
     "tui-agent ask: stdin is not a terminal, so nobody can approve the code the agent writes; "
@@ -51,7 +53,7 @@ def register(app: typer.Typer) -> None:
 
 def ask(
     task: str = typer.Argument(..., help="The task or question, in quotes."),
-    model: str | None = typer.Option(None, "--model", "-m", help="Registry name or path to a GGUF file."),
+    model: str | None = typer.Option(None, "--model", "-m", help=MODEL_HELP),
     max_steps: int | None = typer.Option(None, "--max-steps", help="Steps before a forced final answer."),
     sag: int | None = typer.Option(None, "--sag", help="Sample N candidate steps and keep the most consistent."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Run the agent's code without asking."),

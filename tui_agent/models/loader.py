@@ -31,6 +31,17 @@ def adapter_prompt_style(path: str | Path) -> str | None:
         return None
 
 
+def split_adapter(name: str) -> tuple[str, str | None, bool]:
+    """``NAME+ADAPTER.gguf`` -> (NAME, ADAPTER.gguf, False); ``NAME+none`` -> (NAME, None, True): the registry
+    model without the adapter its entry names; anything else (a path with a ``+`` in it too) is left whole."""
+    base, plus, adapter = name.rpartition("+")
+    if not plus or not base or Path(name).expanduser().exists():
+        return name, None, False
+    if adapter.lower() == "none":
+        return base, None, True
+    return (base, adapter, False) if looks_like_path(adapter) else (name, None, False)
+
+
 def looks_like_path(name_or_path: str) -> bool:
     return name_or_path.endswith(".gguf") or os.sep in name_or_path or name_or_path.startswith(("~", "."))
 
@@ -65,7 +76,10 @@ def load_chat_model(
 ) -> LlamaChatModel:
     """Load a registry model or a local .gguf file, ready to chat. All failures are ModelError (one line).
 
-    ``no_lora`` loads a registry model without the adapter its entry names (to compare base and adapted)."""
+    ``no_lora`` loads a registry model without the adapter its entry names (to compare base and adapted); so does
+    the name ``NAME+none``, and ``NAME+ADAPTER.gguf`` loads it with that adapter instead."""
+    name_or_path, named_lora, named_off = split_adapter(name_or_path)
+    lora_path, no_lora = lora_path or named_lora, no_lora or named_off
     if lora_path:
         lora = Path(lora_path).expanduser()
         if not lora.is_file():
