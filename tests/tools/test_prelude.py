@@ -105,7 +105,8 @@ def kernel(tmp_path_factory):
 
 def test_kernel_defines_the_documented_tools(kernel):
     for name in [*TOOLS, "web_search", "visit_page"]:
-        result = kernel.execute(f"callable({name}), {name}.__doc__.strip() in {prelude.tool_docs()!r}")
+        doc = f"__import__('inspect').getdoc({name}).replace(chr(10), chr(10) + '    ')"  # as the prompt indents it
+        result = kernel.execute(f"callable({name}), {doc} in {prelude.tool_docs()!r}")
         assert result.result == "(True, True)", name
 
 

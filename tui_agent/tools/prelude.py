@@ -79,19 +79,23 @@ def make_tools(
             return None
 
     def read_file(path: str, start: int = 1, end: int | None = None) -> str:
-        """Return lines start..end (1-based, inclusive) of a file in the workspace, with line numbers."""
+        """Lines start..end (1-based, inclusive) of a file in the workspace, as text with line numbers: print it."""
         return files.read_file(workspace, path, start, end)
 
     def search_code(query: str, k: int = 5) -> str:
-        """Search the workspace's code for a query; returns the k best matching files with their matching lines."""
+        """Search the workspace's code for a query. Returns text to print (not a list): the k best matching places,
+        each as path:LINE with the source lines there."""
         return _indexed("search_code", query, k) or files.search_text(workspace, query, k)
 
     def find_symbol(name: str, path: str | None = None) -> str:
-        """Find where a function, class or variable is defined in the workspace (in file `path` if given)."""
+        """Find where a function, class or variable is defined in the workspace (in file `path` if given).
+        Returns text to print (not a list): each definition as path:LINE with its first line, then the places
+        that use it. Call it like print(find_symbol("Parser"))."""
         return _indexed("find_symbol", name, path) or files.find_symbol_text(workspace, name, path)
 
     def repo_map(budget: int = 1024) -> str:
-        """An overview of the workspace: its files and their main definitions, within about `budget` tokens."""
+        """An overview of the workspace as text to print: its files and their main definitions, within about
+        `budget` tokens."""
         return _indexed("repo_map", budget) or files.repo_map_text(workspace, budget)
 
     def write_file(path: str, text: str) -> str:
@@ -174,7 +178,8 @@ def tool_docs(web: bool = True) -> str:
     blocks = []
     for name, fn in make_tools(Path("."), web=web).items():
         signature = str(inspect.signature(fn)).replace("'", "")
-        blocks.append(f"{name}{signature}\n    {inspect.getdoc(fn)}")
+        doc = "\n".join(f"    {line}" for line in (inspect.getdoc(fn) or "").splitlines())
+        blocks.append(f"{name}{signature}\n{doc}")
     return "\n".join(blocks)
 
 
