@@ -261,10 +261,11 @@ def filter_command(
     with _errors():
         from rich.console import Console
 
-        from training.filter import filter_file, filter_table
+        from training.filter import filter_file, filter_table, source_table
 
         result = filter_file(trajectories, out, keep_recovered=not drop_recovered)
         Console().print(filter_table(result))
+        Console().print(source_table(result))
     typer.echo(f"kept {len(result.kept)} trajectories in {out}")
 
 

@@ -35,6 +35,20 @@ Progress = Callable[[int, int], None]
 
 
 @dataclass
+class SourceCount:
+    """Runs, kept runs and teacher seconds of one task source: what tells which sources are worth the teacher's
+    time (kept per teacher-hour)."""
+
+    runs: int = 0
+    kept: int = 0
+    seconds: float = 0.0
+
+    @property
+    def kept_per_hour(self) -> float | None:
+        return 3600 * self.kept / self.seconds if self.seconds > 0 else None
+
+
+@dataclass
 class FilterResult:
     """What filtering kept, and why the rest was dropped (reason -> count, reasons from ``REASONS``)."""
 
@@ -42,10 +56,23 @@ class FilterResult:
     dropped: Counter[str] = field(default_factory=Counter)
     recovered: int = 0  # kept runs that had an execution error and went on to a correct answer
     total: int = 0
+    by_source: dict[str, SourceCount] = field(default_factory=dict)
 
     @property
     def kept_count(self) -> int:
         return len(self.kept)
+
+    def add(self, record: RunRecord, reason: str | None, source: str) -> None:
+        """Count one run under its drop reason (None: kept) and its task source."""
+        counts = self.by_source.setdefault(source, SourceCount())
+        counts.runs += 1
+        counts.seconds += float(getattr(record, "seconds", 0.0) or 0.0)
+        if reason is None:
+            self.kept.append(record)
+            self.recovered += recovered_from_errors(record)
+            counts.kept += 1
+        else:
+            self.dropped[reason] += 1
 
 
 def filter_trajectories(
@@ -62,11 +89,7 @@ def filter_trajectories(
     for done, item in enumerate(items, start=1):
         record, raw = _as_record(item)
         reason = drop_reason(record, raw, references=references, keep_recovered=keep_recovered)
-        if reason is None:
-            result.kept.append(record)
-            result.recovered += recovered_from_errors(record)
-        else:
-            result.dropped[reason] += 1
+        result.add(record, reason, source_of(record, raw, references))
         if progress is not None:
             progress(done, len(items))
     return result
@@ -94,12 +117,9 @@ def filter_file(
     kept_lines = []
     for done, (record, raw, line) in enumerate(zip(records, raws, lines, strict=True), start=1):
         reason = drop_reason(record, raw, references=references, keep_recovered=keep_recovered)
+        result.add(record, reason, source_of(record, raw, references))
         if reason is None:
-            result.kept.append(record)
-            result.recovered += recovered_from_errors(record)
             kept_lines.append(line)
-        else:
-            result.dropped[reason] += 1
         if progress is not None:
             progress(done, len(records))
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -154,6 +174,17 @@ def reference_of(
     return None
 
 
+def source_of(
+    record: RunRecord, raw: Mapping[str, Any] | None = None, references: Mapping[str, Any] | None = None
+) -> str:
+    """The task source a run came from, by kind (``codebase:rich`` counts as ``codebase``): its reference's
+    ``source``, else the first part of its task id."""
+    reference = reference_of(record, raw, references)
+    source = reference.get("source") if isinstance(reference, Mapping) else getattr(reference, "source", None)
+    task_id = getattr(record, "task_id", None) or (raw or {}).get("task_id") or ""
+    return str(source or task_id.partition("/")[0] or "unknown").partition(":")[0]
+
+
 def recovered_from_errors(record: RunRecord) -> bool:
     """Whether the run had a step whose code raised (the model then had to repair it)."""
     return any(step.error for step in record.steps)
@@ -178,6 +209,20 @@ def filter_table(result: FilterResult, title: str = "Trajectory filter"):
             count = result.dropped[reason]
             table.add_row(f"dropped: {REASON_LABELS[reason]}", str(count), share(count), style="red")
     table.add_row("total", str(result.total), share(result.total) if result.total else "-", style="bold")
+    return table
+
+
+def source_table(result: FilterResult, title: str = "By task source"):
+    """Kept runs per task source, with the keep rate and kept runs per hour of teacher time."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    for name in ("source", "runs", "kept", "keep rate", "kept / teacher-hour"):
+        table.add_column(name, justify="left" if name == "source" else "right")
+    for source, counts in sorted(result.by_source.items(), key=lambda item: -item[1].kept):
+        rate = f"{100 * counts.kept / counts.runs:.0f}%" if counts.runs else "-"
+        per_hour = counts.kept_per_hour
+        table.add_row(source, str(counts.runs), str(counts.kept), rate, "-" if per_hour is None else f"{per_hour:.0f}")
     return table
 
 

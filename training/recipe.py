@@ -225,7 +225,8 @@ def _filter(recipe: Recipe, bar, echo) -> None:
         recipe.file("kept.jsonl"),
         keep_recovered=bool(recipe.filter.get("keep_recovered", True)),
     )
-    echo(f"kept {len(result.kept)} trajectories")
+    sources = ", ".join(f"{name} {c.kept}/{c.runs}" for name, c in sorted(result.by_source.items()))
+    echo(f"kept {len(result.kept)} trajectories ({sources})" if sources else f"kept {len(result.kept)} trajectories")
 
 
 def student_source(recipe: Recipe) -> str:

@@ -7,7 +7,7 @@ import json
 import pytest
 from rich.console import Console
 
-from training.filter import filter_file, filter_table, filter_trajectories
+from training.filter import filter_file, filter_table, filter_trajectories, source_table
 from training.tasks import Task
 from tui_agent.agent.trajectory import RunRecord, TrajectoryError, TrajectoryRecorder
 
@@ -151,3 +151,20 @@ def test_empty_input_gives_an_empty_result(tmp_path):
     console = Console(record=True, width=100)
     console.print(filter_table(result))
     assert "total" in console.export_text()
+
+
+def test_runs_are_counted_by_source_with_kept_per_teacher_hour():
+    reference = {"answer": "42", "kind": "number", "source": "arithmetic"}
+    fast = [{**run(task_id=f"a{i}"), "seconds": 60.0, "reference": reference} for i in range(3)]
+    slow = {**run(answer="41", task_id="codebase/rich/x"), "seconds": 600.0}
+    slow["reference"] = {"answer": "42", "kind": "number", "source": "codebase:rich"}
+    untagged = {**run(task_id="gsm/7", reference=False), "seconds": 30.0}
+    result = filter_trajectories([*fast, slow, untagged])
+    arithmetic, codebase, gsm = (result.by_source[name] for name in ("arithmetic", "codebase", "gsm"))
+    assert (arithmetic.runs, arithmetic.kept, arithmetic.kept_per_hour) == (3, 3, 60.0)
+    assert (codebase.runs, codebase.kept, codebase.kept_per_hour) == (1, 0, 0.0)  # codebase:rich counts as codebase
+    assert (gsm.runs, gsm.kept) == (1, 0)  # no reference: named by its task id
+    console = Console(record=True, width=100)
+    console.print(source_table(result))
+    first = next(line for line in console.export_text().splitlines() if "│" in line)
+    assert [cell.strip() for cell in first.split("│")[1:6]] == ["arithmetic", "3", "3", "100%", "60"]
