@@ -96,7 +96,7 @@ def test_bad_input(tmp_path):
 @pytest.mark.slow
 def test_real_model_evaluation(tmp_path, gemma_gguf):
     report = evaluate(
-        [str(gemma_gguf)], tasks(1), tmp_path, options=GenerateOptions(max_steps=1, max_tokens=48), n_ctx=2048
+        [str(gemma_gguf)], tasks(1), tmp_path, options=GenerateOptions(max_steps=1, max_tokens=48), n_ctx=4096
     )
     row = report["configs"][f"{gemma_gguf.stem}-sag1"]
     assert row["tasks"] == 1 and row["mean_steps"] >= 1 and row["tokens_per_task"] > 100
