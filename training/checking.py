@@ -177,12 +177,23 @@ def check_exact(predicted: str, gold: str, *, unordered: bool = False, as_list: 
     """Exact match after trimming; lists item by item, sets regardless of order and repeats."""
     if unordered or as_list:
         got, want = split_items(predicted), split_items(str(gold))
+        got = [_parameter_name(item, wanted) for item, wanted in zip(got, want, strict=False)] + got[len(want) :]
         return set(got) == set(want) if unordered else got == want
     if _strip_quotes(predicted) == _strip_quotes(str(gold)):
         return True
     if _same_container(predicted, str(gold)):
         return True
     return _one_location(predicted) == str(gold).strip()
+
+
+def _parameter_name(item: str, wanted: str) -> str:
+    """A parameter written as in its signature (``wait: bool = False``, ``wait=False``) reads as its name when
+    the name is what the answer wants: the task asks for names, and the annotation does not make it wrong."""
+    if wanted.isidentifier():
+        match = re.fullmatch(rf"\s*{re.escape(wanted)}\s*(?::[^=]+)?(?:=.*)?", item)
+        if match:
+            return wanted
+    return item
 
 
 def _same_container(predicted: str, gold: str) -> bool:

@@ -120,6 +120,11 @@ def test_text(predicted, gold, expected):
         ("['self', 'x', 'args']", "self, x, args", {"list": True}, True),
         ("self,x,args", "self, x, args", {"list": True}, True),
         ("x, self, args", "self, x, args", {"list": True}, False),
+        ("url: str, wait: bool = False, locate: bool = False", "url, wait, locate", {"list": True}, True),
+        ("url, wait=False, locate=False", "url, wait, locate", {"list": True}, True),
+        ("url: str, locate: bool, wait: bool", "url, wait, locate", {"list": True}, False),  # order still counts
+        ("urls: str, wait, locate", "url, wait, locate", {"list": True}, False),  # a different name
+        ("url, wait, locate, extra: int", "url, wait, locate", {"list": True}, False),
         ("b, a", "a, b", {"unordered": True}, True),
         ("['b', 'a', 'a']", "a, b", {"unordered": True}, True),
         ("b\na", "a, b", {"unordered": True}, True),
