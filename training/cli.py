@@ -418,3 +418,21 @@ def run_command(
 
         plan = load_recipe(recipe)
         run_recipe(plan, only=set(only.split(",")) if only else None, bar=_bar, echo=lambda text: typer.echo(text))
+
+
+@train_app.command("status")
+def status_command(
+    recipe: Path = typer.Argument(..., help="Recipe file (TOML), as given to `train run`."),
+) -> None:
+    """Where a recipe's run stands, stage by stage; reads the work directory only.
+
+    Trajectories, kept runs per task source and teacher-hour, checkpoint, adapter, this code version's eval rows.
+    """
+    with _errors():
+        from rich.console import Console
+
+        from training.recipe import load_recipe
+        from training.status import recipe_status, status_table
+
+        plan = load_recipe(recipe)
+        Console().print(status_table(recipe_status(plan), title=f"{plan.name} ({plan.workdir})"))

@@ -260,10 +260,17 @@ def _sft(recipe: Recipe, bar, echo) -> None:
     echo(f"adapter saved in {out}")
 
 
+def adapter_path(recipe: Recipe) -> Path:
+    """Where the exported GGUF adapter goes: [export] path, else adapter.gguf in the work directory."""
+    return (
+        Path(recipe.resolve(str(recipe.export["path"]))) if recipe.export.get("path") else recipe.file("adapter.gguf")
+    )
+
+
 def _export(recipe: Recipe, bar, echo) -> None:
     from training.export import export_adapter, register_model, trained_prompt_style
 
-    out = Path(recipe.resolve(str(recipe.export["path"]))) if recipe.export.get("path") else recipe.file("adapter.gguf")
+    out = adapter_path(recipe)
     base = str(recipe.student["model"])
     base_gguf = Path(student_source(recipe))
     result = export_adapter(
@@ -292,20 +299,13 @@ def _eval(recipe: Recipe, bar, echo) -> None:
     if not recipe.eval.get("sets"):
         echo("no [eval] sets: skipped")
         return
-    name = recipe.export.get("name")
-
-    def model(entry: Any) -> str:
-        return str(name) if entry == "@student" and name else str(entry)
-
-    entries = recipe.eval.get("models", ["@student"])
-    models = [model(m) for m in entries if not isinstance(m, dict)]
-    extra = [(model(m["model"]), int(m.get("sag", 1))) for m in entries if isinstance(m, dict)]  # e.g. one SAG row
+    models, extra = eval_models(recipe)
     options = GenerateOptions(
         max_steps=int(recipe.eval.get("max_steps", 5)), max_tokens=int(recipe.eval.get("max_tokens", 512))
     )
     for item in recipe.eval["sets"]:
         tasks = eval_tasks(recipe, item)
-        label = str(item.get("name") or Path(str(item.get("source") or "codebase")).stem)
+        label = eval_set_name(item)
         with bar(f"eval {label}") as progress:
             report = evaluate(
                 models,
@@ -318,6 +318,24 @@ def _eval(recipe: Recipe, bar, echo) -> None:
             )
         for config, row in report["configs"].items():
             echo(f"{label} {config}: accuracy {row['accuracy']} over {row['tasks']} tasks")
+
+
+def eval_models(recipe: Recipe) -> tuple[list[str], list[tuple[str, int]]]:
+    """The [eval] models (``@student`` is the exported student's registry name), and the (model, SAG size) pairs
+    given as tables, e.g. one SAG row for the student only."""
+    name = recipe.export.get("name")
+
+    def model(entry: Any) -> str:
+        return str(name) if entry == "@student" and name else str(entry)
+
+    entries = recipe.eval.get("models", ["@student"])
+    models = [model(m) for m in entries if not isinstance(m, dict)]
+    extra = [(model(m["model"]), int(m.get("sag", 1))) for m in entries if isinstance(m, dict)]
+    return models, extra
+
+
+def eval_set_name(item: dict[str, Any]) -> str:
+    return str(item.get("name") or Path(str(item.get("source") or "codebase")).stem)
 
 
 def eval_tasks(recipe: Recipe, item: dict[str, Any]) -> list:
