@@ -46,12 +46,13 @@ class ModelRef:
 
     @classmethod
     def parse(cls, text: str) -> ModelRef:
-        base, _, adapter = text.partition("+")
-        if not base:
+        """The same names ``--model`` takes everywhere (``tui_agent.models.loader.split_adapter``)."""
+        from tui_agent.models.loader import split_adapter
+
+        if not text or text.startswith("+"):
             raise EvalError(f"not a model: {text!r} (use NAME, PATH.gguf or NAME+ADAPTER.gguf)")
-        if adapter.lower() == "none":
-            return cls(base, None, True)
-        return cls(base, adapter or None)
+        base, adapter, no_adapter = split_adapter(text)
+        return cls(base, adapter, no_adapter)
 
     @property
     def label(self) -> str:
