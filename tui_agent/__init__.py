@@ -1,3 +1,3 @@
-"""tui-agent: a terminal coding agent on a small, local, agent-distilled model."""
+"""tui-agent: a terminal coding agent on a small, local model, and the pipeline that distils such models."""
 
 __version__ = "0.1.0"
