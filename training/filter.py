@@ -19,10 +19,21 @@ from training.checking import check_answer, edited_tests
 from tui_agent.agent.trajectory import RunRecord, TrajectoryError, read_trajectories
 
 # Drop reasons, in the order they are tested (a run is counted under the first that applies).
-REASONS = ("cancelled", "error", "max_steps", "parse_failure", "no_answer", "no_reference", "wrong", "recovered")
+REASONS = (
+    "cancelled",
+    "error",
+    "context_full",
+    "max_steps",
+    "parse_failure",
+    "no_answer",
+    "no_reference",
+    "wrong",
+    "recovered",
+)
 REASON_LABELS = {
     "cancelled": "cancelled",
     "error": "stopped by an error",
+    "context_full": "context window full",
     "max_steps": "step limit or forced answer",
     "parse_failure": "parse failure",
     "no_answer": "no final answer",
@@ -140,8 +151,8 @@ def drop_reason(
     stop = record.stop_reason
     if stop == "cancelled":
         return "cancelled"
-    if stop == "error":
-        return "error"
+    if stop in ("error", "context_full"):
+        return stop
     if stop == "max_steps" or any(step.forced_final for step in record.steps):
         return "max_steps"
     if record.parse_failures:

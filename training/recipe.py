@@ -314,6 +314,7 @@ def _eval(recipe: Recipe, bar, echo) -> None:
                 sags=recipe.eval.get("sag", [1]),
                 extra=extra,
                 options=options,
+                n_ctx=int(recipe.eval.get("n_ctx", 8192)),
                 progress=lambda config, done, total, progress=progress: progress(done, total),
             )
         for config, row in report["configs"].items():

@@ -46,6 +46,7 @@ CASES = {
     "recovered": run(steps=[ERROR_STEP, FINAL_STEP]),
     "cancelled": run(stop="cancelled"),
     "error": run(stop="error"),
+    "context_full": run(answer=None, stop="context_full"),
     "max_steps": run(stop="max_steps"),
     "forced": run(steps=[{"step": 1, "forced_final": True, "final_answer": "42"}]),
     "parse_failure": run(steps=[{"step": 1, "parse_failure": True}, FINAL_STEP]),
@@ -66,6 +67,7 @@ def test_reasons_are_counted():
     assert result.dropped == {
         "cancelled": 1,
         "error": 1,
+        "context_full": 1,
         "max_steps": 2,
         "parse_failure": 1,
         "no_answer": 2,
@@ -142,7 +144,7 @@ def test_table_shows_counts():
     text = console.export_text()
     assert "kept" in text and "wrong answer" in text and "step limit" in text
     assert f"{len(CASES)}" in text
-    assert "30.8%" in text  # 4 of 13 kept
+    assert "28.6%" in text  # 4 of 14 kept
 
 
 def test_empty_input_gives_an_empty_result(tmp_path):

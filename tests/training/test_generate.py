@@ -105,3 +105,13 @@ def test_a_teacher_that_goes_away_stops_the_run_and_writes_nothing(tmp_path):
     with pytest.raises(GenerateError, match="Cannot reach the teacher"):
         generate(tasks(10), out, VanishingTeacher([]))
     assert not out.exists() or out.read_text() == ""
+
+
+def test_a_run_that_outgrows_the_context_is_written_as_an_outcome_not_retried(tmp_path):
+    out = tmp_path / "runs.jsonl"
+    rambling = ScriptedModel([], when_empty=step("more", "print(1)"), context_length=60)
+    summary = generate(tasks(1), out, rambling, GenerateOptions(max_steps=3, max_tokens=10))
+    assert (summary.written, summary.failed) == (1, 0)
+    assert read_trajectories(out)[0].stop_reason == "context_full"
+    again = generate(tasks(1), out, rambling, GenerateOptions(max_steps=3, max_tokens=10))
+    assert (again.skipped, again.written) == (1, 0)  # the model's own outcome: not run again

@@ -272,7 +272,10 @@ class Agent:
                         break
             except _Cancelled:
                 stop_reason = "cancelled"
-            except (ModelError, ContextOverflow) as exc:
+            except ContextOverflow as exc:  # the run outgrew the model: an outcome of the task, not a breakdown
+                stop_reason = "context_full"
+                yield AgentError(message=_one_line(exc), step=len(record.steps) or None)
+            except ModelError as exc:
                 stop_reason = "error"
                 yield AgentError(message=_one_line(exc), step=len(record.steps) or None)
             except Exception as exc:  # kernel or model failures reach the user as one line, never a traceback

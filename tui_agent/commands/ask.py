@@ -457,6 +457,7 @@ class RichRenderer:
                 "max_steps": "it ran out of steps",
                 "cancelled": "it was interrupted",
                 "error": "of an error",
+                "context_full": "the conversation outgrew the model's context window",
             }.get(finished.stop_reason, finished.stop_reason)
             self.err.print(Text(f"No answer: {why}.", style="yellow"))
         self.console.print(
