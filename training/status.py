@@ -53,7 +53,7 @@ def _generate_status(recipe: Recipe, tasks: list[str] | None) -> StageStatus:
     path = recipe.data_file("trajectories.jsonl")
     if not path.is_file():
         return StageStatus("generate", "not started", "no trajectories yet")
-    records = read_trajectories(path)
+    records = read_trajectories(path, complete_only=True)  # the teacher may be appending right now
     hours = sum(float(r.seconds or 0.0) for r in records) / 3600
     if tasks is None:
         return StageStatus("generate", "partial", f"{len(records)} trajectories, {hours:.1f} teacher-hours")
@@ -71,7 +71,7 @@ def _filter_status(recipe: Recipe) -> list[StageStatus]:
     if not path.is_file():
         return [StageStatus("filter", "not started", "nothing to filter yet")]
     result = filter_trajectories(
-        read_trajectories(path), keep_recovered=bool(recipe.filter.get("keep_recovered", True))
+        read_trajectories(path, complete_only=True), keep_recovered=bool(recipe.filter.get("keep_recovered", True))
     )
     hours = sum(c.seconds for c in result.by_source.values()) / 3600
     rate = f", {result.kept_count / hours:.0f} kept per teacher-hour" if hours else ""

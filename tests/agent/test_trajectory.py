@@ -51,3 +51,13 @@ def test_bad_line_names_file_and_line(tmp_path, line):
 def test_missing_file(tmp_path):
     with pytest.raises(TrajectoryError, match="cannot read"):
         read_trajectories(tmp_path / "nope.jsonl")
+
+
+def test_a_line_still_being_written_is_left_out_only_when_asked(tmp_path):
+    path = tmp_path / "t.jsonl"
+    TrajectoryRecorder(path).write(RunRecord(task="done", model="m", stop_reason="answered"))
+    with path.open("a") as handle:
+        handle.write('{"task": "half", "mod')  # another process is appending this run right now
+    with pytest.raises(TrajectoryError, match=r"t\.jsonl:2"):
+        read_trajectories(path)
+    assert [run.task for run in read_trajectories(path, complete_only=True)] == ["done"]

@@ -71,6 +71,8 @@ def test_progress_of_every_stage_is_read_from_the_work_directory(tmp_path):
     for task in arithmetic[:2]:
         recorder.write(_record(task, task.answer, 900.0))  # two right answers in half an hour
     recorder.write(_record(codebase[0], "wrong", 1800.0))
+    with (work / "trajectories.jsonl").open("a") as handle:
+        handle.write('{"task": "4 * 2?", "task_id": "a')  # the running teacher is writing its next run
     (work / "kept.jsonl").write_text("{}\n")  # an older filter run kept one
     checkpoint = work / "sft" / "checkpoints" / "checkpoint-20"
     checkpoint.mkdir(parents=True)

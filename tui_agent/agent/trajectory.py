@@ -94,13 +94,18 @@ class TrajectoryRecorder:
                 f.write(line + "\n")
 
 
-def read_trajectories(path: Path) -> list[RunRecord]:
-    """Every run in a trajectory file, in order; a malformed line raises TrajectoryError naming it."""
+def read_trajectories(path: Path, *, complete_only: bool = False) -> list[RunRecord]:
+    """Every run in a trajectory file, in order; a malformed line raises TrajectoryError naming it.
+
+    ``complete_only`` leaves out a last line without its newline: a file another process is appending to (a
+    running ``train generate``) may be read in the middle of a write."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise TrajectoryError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    if complete_only and not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]
     records = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
