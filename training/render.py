@@ -180,16 +180,17 @@ def make_renderer(tokenizer: Any, model_type: str, *, gguf: Path | None = None) 
 def _with_system(
     messages: Sequence[dict[str, str]], system_prompt: str | None, prompt_style: str = "full"
 ) -> list[dict[str, str]]:
-    """The conversation under the student's system prompt: a given text, or the trajectory's own prompt in the
-    student's style (``compact``: without the few-shot examples, exactly as the runtime builds it)."""
-    from tui_agent.agent.prompt import PROMPT_STYLES, compact_system_prompt
+    """The conversation under the student's system prompt: a given text, or the trajectory's own prompt rebuilt
+    in the student's style by today's prompt code (``compact``: without the few-shot examples), exactly as the
+    runtime will prompt the student, even for trajectories recorded under older tool docs."""
+    from tui_agent.agent.prompt import PROMPT_STYLES, rebuild_system_prompt
 
     if prompt_style not in PROMPT_STYLES:
         raise RenderError(f"Unknown prompt style {prompt_style!r} (expected one of {', '.join(PROMPT_STYLES)}).")
     messages = [{"role": m["role"], "content": m["content"]} for m in messages]
     if system_prompt is None:
-        if prompt_style == "compact" and messages and messages[0]["role"] == "system":
-            messages[0]["content"] = compact_system_prompt(messages[0]["content"])
+        if messages and messages[0]["role"] == "system":
+            messages[0]["content"] = rebuild_system_prompt(messages[0]["content"], prompt_style)
         return messages
     if messages and messages[0]["role"] == "system":
         return [{"role": "system", "content": system_prompt}, *messages[1:]]

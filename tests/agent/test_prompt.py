@@ -10,6 +10,8 @@ from tui_agent.agent.prompt import (
     build_system_prompt,
     compact_system_prompt,
     load_examples,
+    rebuild_system_prompt,
+    recorded_repo_map,
     render_example,
     static_prefix,
     workspace_repo_map,
@@ -93,3 +95,22 @@ def test_repo_map_comes_after_the_static_prefix_and_compact_text_is_unchanged():
     assert compact_system_prompt(recorded) == compact_system_prompt(full)
     compact = build_system_prompt(web=False, repo_map="src/app.py: def main()", style="compact")
     assert static_prefix(compact) == static_prefix(build_system_prompt(web=False, repo_map="", style="compact"))
+
+
+def test_a_recorded_prompt_is_rebuilt_with_todays_wording_and_its_own_tools_and_map():
+    current = build_system_prompt(web=True, repo_map="src/app.py: def main()")
+    repo = "\nThe workspace's code (a map):\nsrc/app.py: def main()\n"
+    older = current.replace(repo, "").replace("\n\nExamples:\n", "\n" + repo + "\nExamples:\n", 1)  # map first
+    older = older.replace(
+        "Call it once, with the value itself: final_answer(total).", "Call it once: final_answer(42)."
+    )
+    assert older != current and recorded_repo_map(older) == recorded_repo_map(current) == "src/app.py: def main()"
+    assert rebuild_system_prompt(older) == current
+    assert rebuild_system_prompt(older, "compact") == build_system_prompt(
+        web=True, repo_map="src/app.py: def main()", style="compact"
+    )
+    private = build_system_prompt(web=False, repo_map="")
+    assert rebuild_system_prompt(private) == private and recorded_repo_map(private) == ""  # no web tools added
+    custom = "You are a helpful assistant.\n\nExamples:\nTask: x\n\nNow solve the user's task."
+    assert rebuild_system_prompt(custom) == custom  # not built by this code: left as it is
+    assert rebuild_system_prompt(custom, "compact") == compact_system_prompt(custom)

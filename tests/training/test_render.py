@@ -106,6 +106,18 @@ def test_system_prompt_is_replaced_for_the_student(chatml_renderer):
     assert chatml_renderer.example(no_system, system_prompt="Short prompt.") == example
 
 
+def test_a_trajectory_recorded_under_older_tool_docs_trains_under_todays_prompt(chatml_renderer):
+    conversation = agent_conversation()
+    recorded = [dict(m) for m in conversation]
+    old_doc = "Call it once, with the value itself: final_answer(total)."
+    assert old_doc in recorded[0]["content"]
+    recorded[0]["content"] = recorded[0]["content"].replace(old_doc, "Call it once: final_answer(42).")
+    for style in ("full", "compact"):
+        assert chatml_renderer.example(recorded, prompt_style=style) == chatml_renderer.example(
+            conversation, prompt_style=style
+        )
+
+
 def test_bos_is_added_when_the_model_wants_it(chatml_renderer):
     with_bos = StudentRenderer(chatml_renderer.tokenizer, get_format("gemma"), add_bos=True)
     example = with_bos.example(agent_conversation())

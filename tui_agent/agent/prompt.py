@@ -118,6 +118,7 @@ every start (and a student trained under a prompt must run under that same promp
 _EXAMPLES_START = "\nExamples:\n"
 _EXAMPLES_END = "\nNow solve the user's task"
 _REPO_HEADER = "\nThe workspace's code (a map):"
+_TOOLS_HEADER = "Tools (Python functions already defined in the kernel):"
 
 
 def build_system_prompt(*, web: bool = True, repo_map: str = "", tools: str | None = None, style: str = "full") -> str:
@@ -144,6 +145,26 @@ def compact_system_prompt(full: str) -> str:
         return full
     repo = full.find(_REPO_HEADER, start, end)
     return full[:start] + (full[repo:end] if repo >= 0 else "") + "\n" + full[end:]
+
+
+def rebuild_system_prompt(recorded: str, style: str = "full") -> str:
+    """A recorded system prompt as this version of the code builds it: the same web tools and repo map (the only
+    parts that vary), today's wording and tool docs. A student trained on trajectories recorded under older tool
+    docs then learns under the very prompt it runs with. A prompt this code did not build is only compacted."""
+    if _TOOLS_HEADER not in recorded:
+        return compact_system_prompt(recorded) if style == "compact" else recorded
+    web = "\nweb_search(" in recorded
+    return build_system_prompt(web=web, repo_map=recorded_repo_map(recorded), style=style)
+
+
+def recorded_repo_map(system_prompt: str) -> str:
+    """The repo map a system prompt carries (before or after its examples, as older prompts had it), or ""."""
+    start = system_prompt.find(_REPO_HEADER)
+    if start < 0:
+        return ""
+    body = start + len(_REPO_HEADER)
+    ends = [i for i in (system_prompt.find(_EXAMPLES_START, body), system_prompt.rfind(_EXAMPLES_END)) if i >= body]
+    return system_prompt[body : min(ends) if ends else len(system_prompt)].strip()
 
 
 def static_prefix(system_prompt: str) -> str:
