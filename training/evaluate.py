@@ -141,6 +141,24 @@ def summarise(records: Sequence[Any]) -> dict[str, Any]:
         "completion_tokens_per_task": round(statistics.mean(r.completion_tokens for r in records), 1) if n else None,
         "seconds_per_task": round(statistics.mean(r.seconds for r in records), 2) if n else None,
         "median_seconds_per_task": round(statistics.median(r.seconds for r in records), 2) if n else None,
+        "accuracy_within_steps": within_steps(records, correct),
+    }
+
+
+def within_steps(records: Sequence[Any], correct: Sequence[bool]) -> dict[str, float]:
+    """Accuracy counting only right answers given, unforced, by step k (k = 1 .. the most steps a run took): what
+    a lower step limit would have scored, read from the trajectories instead of run again (a forced answer after
+    the lower limit is not counted, so this is a floor)."""
+    if not records:
+        return {}
+    answered_at = [
+        next((s.step for s in r.steps if s.final_answer is not None and not s.forced_final), None) if ok else None
+        for r, ok in zip(records, correct, strict=True)
+    ]
+    most = max(len(r.steps) for r in records)
+    return {
+        str(k): round(sum(1 for at in answered_at if at is not None and at <= k) / len(records), 4)
+        for k in range(1, most + 1)
     }
 
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.scripted import ScriptedModel, step
-from training.evaluate import EvalError, ModelRef, build_report, evaluate, render_table, wilson_interval
+from training.evaluate import EvalError, ModelRef, build_report, evaluate, render_table, summarise, wilson_interval
 from training.generate import GenerateOptions
 from training.tasks import Task
 
@@ -84,6 +84,20 @@ def test_rows_of_another_code_version_are_never_averaged(tmp_path):
     assert report["configs"]["good-sag1"]["older_code_versions_left_out"] == 1
     rerun = evaluate(["good"], tasks(2), tmp_path, load=loader)  # the old row's task is run again
     assert rerun["configs"]["good-sag1"]["tasks"] == 2
+
+
+def test_accuracy_within_fewer_steps_is_read_from_the_trajectories():
+    from tui_agent.agent.trajectory import RunRecord, StepRecord
+
+    def run(answer: str | None, at: int, *, forced: bool = False, steps: int | None = None) -> RunRecord:
+        done = [StepRecord(step=i) for i in range(1, at)]
+        done.append(StepRecord(step=at, final_answer=answer, forced_final=forced))
+        done += [StepRecord(step=i) for i in range(at + 1, (steps or at) + 1)]
+        return RunRecord(task="t", model="m", steps=done, final_answer=answer, reference={"answer": "4"})
+
+    records = [run("4", 1), run("4", 3), run("5", 2), run("4", 4, forced=True), run(None, 4)]
+    assert summarise(records)["accuracy_within_steps"] == {"1": 0.2, "2": 0.2, "3": 0.4, "4": 0.4}
+    assert summarise([])["accuracy_within_steps"] == {}
 
 
 def test_bad_input(tmp_path):
