@@ -15,11 +15,16 @@
 4. SAG (``--only sag``): N=4 vs N=1 wall time and accuracy over the same GSM-Hard dev tasks, alternating per task
    (benchmarks/waits.py). Goal: <= 2.0 x, accuracy unchanged within noise.
 
+5. Batched decoding (``--only batch``): tokens per second of N sequences decoded together in one llama.cpp batch
+   (models/batched.py, what SAG and any batching of several tasks would run on) against one sequence, N = 2, 4, 8,
+   alternating rounds: how much more a 2-core machine generates when it decodes several sequences at once.
+
     python benchmarks/bench_runtime.py --only cache --model PATH.gguf [--cache-rounds 2]
     python benchmarks/bench_runtime.py --only sag --model PATH.gguf --sag-tasks 20
+    python benchmarks/bench_runtime.py --only batch --model PATH.gguf [--batch-rounds 2]
 
 Prints a rich table and writes benchmarks/results/bench_runtime.json (parts 1-2), bench_runtime_cache.json and
-bench_runtime_sag.json (each with the command, commit and settings).
+bench_runtime_sag.json, bench_runtime_batch.json (each with the command, commit and settings).
 """
 
 from __future__ import annotations
@@ -191,15 +196,18 @@ def main() -> None:
     parser.add_argument("--throughput-threads", type=int, default=1, help="threads for the throughput part")
     parser.add_argument(
         "--only",
-        choices=("runtime", "cache", "sag"),
+        choices=("runtime", "cache", "sag", "batch"),
         default="runtime",
-        help="runtime: parts 1-2 (default); cache: ask TTFT with the prompt cache; sag: N=4 vs N=1",
+        help="runtime: parts 1-2 (default); cache: ask TTFT with the prompt cache; sag: N=4 vs N=1; "
+        "batch: N sequences decoded together vs one",
     )
     parser.add_argument("--cache-rounds", type=int, default=2, help="cold/cached pairs of fresh processes")
     parser.add_argument("--sag-tasks", type=int, default=20)
     parser.add_argument("--sag", type=int, default=4)
     parser.add_argument("--sag-max-steps", type=int, default=4)
     parser.add_argument("--tasks", default="/work/shared/data/gsm_hard_dev_250.jsonl")
+    parser.add_argument("--batch-rounds", type=int, default=2, help="rounds of N = 1, 2, 4, 8")
+    parser.add_argument("--batch-tokens", type=int, default=96, help="tokens each sequence generates")
     parser.add_argument("--note", default="", help="free text stored in the JSON (load, what was stopped)")
     args = parser.parse_args()  # fmt: skip
 
@@ -207,6 +215,8 @@ def main() -> None:
         return run_cache(args)
     if args.only == "sag":
         return run_sag(args)
+    if args.only == "batch":
+        return run_batch(args)
 
     from rich.console import Console
     from rich.table import Table
@@ -354,6 +364,49 @@ def run_sag(args: argparse.Namespace) -> None:
                   "<= 2.0")  # fmt: skip
     console.print(table)
     console.print(f"wrote {_merge('bench_runtime_sag.json', Path(args.model).stem, result).relative_to(REPO)}")
+
+
+def measure_batch(model, sizes: tuple[int, ...], rounds: int, tokens: int) -> dict:
+    """Aggregate decode tokens/s of N sampled sequences of one prompt, decoded together (prompt not timed)."""
+    import statistics
+
+    messages = [{"role": "user", "content": "Write a long Python module with many small utility functions."}]
+    list(model.stream_many(messages, seeds=[0], max_tokens=4, temperature=0.8))  # the prompt, evaluated once
+    rates: dict[int, list[float]] = {n: [] for n in sizes}
+    for _ in range(rounds):
+        for n in sizes:
+            list(model.stream_many(messages, seeds=list(range(n)), max_tokens=tokens, temperature=0.8))
+            made = sum(u.completion_tokens for u in model.last_usages)
+            rates[n].append(made / max(u.generation_seconds for u in model.last_usages))
+    single = statistics.median(rates[1])
+    return {
+        str(n): {"tokens_per_s": round(statistics.median(r), 2), "vs_one": round(statistics.median(r) / single, 3)}
+        for n, r in rates.items()
+    }
+
+
+def run_batch(args: argparse.Namespace) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from tui_agent.models.loader import load_chat_model
+
+    console = Console()
+    provenance = _provenance(args)
+    model = load_chat_model(args.model, n_ctx=4096, n_threads=args.threads or None)
+    sizes = (1, 2, 4, 8)
+    batch = measure_batch(model, sizes, args.batch_rounds, args.batch_tokens)
+    name = model.name
+    model.close()
+    result = {**provenance, "model": name, "tokens_per_sequence": args.batch_tokens, "batch": batch}
+    table = Table(title=f"Batched decoding: {name}, {args.batch_tokens} tokens per sequence, medians")
+    for column in ("sequences", "tokens/s (all sequences)", "vs one sequence"):
+        table.add_column(column, justify="right")
+    for n in sizes:
+        row = batch[str(n)]
+        table.add_row(str(n), f"{row['tokens_per_s']:.1f}", f"{row['vs_one']:.3f}")
+    console.print(table)
+    console.print(f"wrote {_merge('bench_runtime_batch.json', Path(args.model).stem, result).relative_to(REPO)}")
 
 
 if __name__ == "__main__":
