@@ -423,6 +423,7 @@ def run_command(
 @train_app.command("status")
 def status_command(
     recipe: Path = typer.Argument(..., help="Recipe file (TOML), as given to `train run`."),
+    target: int | None = typer.Option(None, "--target", help="Kept trajectories wanted: adds the teacher-hours left."),
 ) -> None:
     """Where a recipe's run stands, stage by stage; reads the work directory only.
 
@@ -435,4 +436,4 @@ def status_command(
         from training.status import recipe_status, status_table
 
         plan = load_recipe(recipe)
-        Console().print(status_table(recipe_status(plan), title=f"{plan.name} ({plan.workdir})"))
+        Console().print(status_table(recipe_status(plan, target=target), title=f"{plan.name} ({plan.workdir})"))

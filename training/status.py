@@ -21,13 +21,14 @@ class StageStatus:
     detail: str
 
 
-def recipe_status(recipe: Recipe) -> list[StageStatus]:
-    """One line per stage, in the order ``train run`` runs them."""
+def recipe_status(recipe: Recipe, *, target: int | None = None) -> list[StageStatus]:
+    """One line per stage, in the order ``train run`` runs them; ``target`` kept runs adds how many teacher-hours
+    they still need at the rate so far."""
     tasks = _task_ids(recipe.data_file("tasks.jsonl"))
     return [
         _tasks_status(recipe, tasks),
         _generate_status(recipe, tasks),
-        *_filter_status(recipe),
+        *_filter_status(recipe, target),
         _sft_status(recipe),
         _export_status(recipe),
         *_eval_status(recipe),
@@ -63,7 +64,7 @@ def _generate_status(recipe: Recipe, tasks: list[str] | None) -> StageStatus:
     return StageStatus("generate", state, f"{len(done)} of {len(tasks)} tasks{share}, {hours:.1f} teacher-hours")
 
 
-def _filter_status(recipe: Recipe) -> list[StageStatus]:
+def _filter_status(recipe: Recipe, target: int | None = None) -> list[StageStatus]:
     from training.filter import filter_trajectories
     from tui_agent.agent.trajectory import read_trajectories
 
@@ -83,6 +84,8 @@ def _filter_status(recipe: Recipe) -> list[StageStatus]:
         state, note = "done", "kept.jsonl is up to date"
     else:
         state, note = "partial", f"kept.jsonl holds {written}: filter again"
+    if target is not None and result.kept_count < target and hours and result.kept_count:
+        note += f"; {target} kept needs about {(target - result.kept_count) * hours / result.kept_count:.1f} more hours"
     lines = [StageStatus("filter", state, f"{result.kept_count} of {result.total} kept{rate}; {note}")]
     for source, counts in sorted(result.by_source.items(), key=lambda item: -item[1].kept):
         per_hour = counts.kept_per_hour

@@ -95,6 +95,8 @@ def test_progress_of_every_stage_is_read_from_the_work_directory(tmp_path):
     assert rows["generate"].state == "partial" and "3 of 5 tasks (60%), 1.0 teacher-hours" in rows["generate"].detail
     assert rows["filter"].state == "partial"
     assert "2 of 3 kept, 2 kept per teacher-hour" in rows["filter"].detail and "holds 1" in rows["filter"].detail
+    wanted = {row.stage: row for row in recipe_status(recipe, target=10)}["filter"]
+    assert "10 kept needs about 4.0 more hours" in wanted.detail  # 8 more at 2 per hour
     assert rows["arithmetic"].detail == "2 of 2 kept, 4 per hour"
     assert rows["codebase"].detail == "0 of 1 kept, 0 per hour"  # codebase:rich counts as codebase
     assert rows["sft"].state == "partial" and "step 20 of 50" in rows["sft"].detail
