@@ -24,11 +24,16 @@ class StageStatus:
 def recipe_status(recipe: Recipe, *, target: int | None = None) -> list[StageStatus]:
     """One line per stage, in the order ``train run`` runs them; ``target`` kept runs adds how many teacher-hours
     they still need at the rate so far."""
+    from tui_agent.agent.trajectory import read_trajectories
+
     tasks = _task_ids(recipe.data_file("tasks.jsonl"))
+    path = recipe.data_file("trajectories.jsonl")
+    # read once for both stages; the teacher may be appending right now
+    records = read_trajectories(path, complete_only=True) if path.is_file() else None
     return [
         _tasks_status(recipe, tasks),
-        _generate_status(recipe, tasks),
-        *_filter_status(recipe, target),
+        _generate_status(records, tasks),
+        *_filter_status(recipe, records, target),
         _sft_status(recipe),
         _export_status(recipe),
         *_eval_status(recipe),
@@ -48,13 +53,9 @@ def _tasks_status(recipe: Recipe, tasks: list[str] | None) -> StageStatus:
     return StageStatus("tasks", "done", f"{len(tasks)} tasks in {recipe.data_file('tasks.jsonl')}")
 
 
-def _generate_status(recipe: Recipe, tasks: list[str] | None) -> StageStatus:
-    from tui_agent.agent.trajectory import read_trajectories
-
-    path = recipe.data_file("trajectories.jsonl")
-    if not path.is_file():
+def _generate_status(records: list[Any] | None, tasks: list[str] | None) -> StageStatus:
+    if records is None:
         return StageStatus("generate", "not started", "no trajectories yet")
-    records = read_trajectories(path, complete_only=True)  # the teacher may be appending right now
     hours = sum(float(r.seconds or 0.0) for r in records) / 3600
     if tasks is None:
         return StageStatus("generate", "partial", f"{len(records)} trajectories, {hours:.1f} teacher-hours")
@@ -64,16 +65,12 @@ def _generate_status(recipe: Recipe, tasks: list[str] | None) -> StageStatus:
     return StageStatus("generate", state, f"{len(done)} of {len(tasks)} tasks{share}, {hours:.1f} teacher-hours")
 
 
-def _filter_status(recipe: Recipe, target: int | None = None) -> list[StageStatus]:
+def _filter_status(recipe: Recipe, records: list[Any] | None, target: int | None = None) -> list[StageStatus]:
     from training.filter import filter_trajectories
-    from tui_agent.agent.trajectory import read_trajectories
 
-    path = recipe.data_file("trajectories.jsonl")
-    if not path.is_file():
+    if records is None:
         return [StageStatus("filter", "not started", "nothing to filter yet")]
-    result = filter_trajectories(
-        read_trajectories(path, complete_only=True), keep_recovered=bool(recipe.filter.get("keep_recovered", True))
-    )
+    result = filter_trajectories(records, keep_recovered=bool(recipe.filter.get("keep_recovered", True)))
     hours = sum(c.seconds for c in result.by_source.values()) / 3600
     rate = f", {result.kept_count / hours:.0f} kept per teacher-hour" if hours else ""
     kept_file = recipe.file("kept.jsonl")
