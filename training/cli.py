@@ -364,7 +364,9 @@ EVAL_HELP = (
 EVAL_EPILOG = (
     "Models: a registry name, a GGUF path, NAME+ADAPTER.gguf for a base with a LoRA adapter, or NAME+none for a "
     "registry model without its adapter.\n\n"
-    "  tui-agent eval gsm.jsonl -m qwen2.5-coder-0.5b -m gemma3-270m --sag 1,4 -n 50 --out runs/eval"
+    "  tui-agent eval gsm.jsonl -m qwen2.5-coder-0.5b -m gemma3-270m --sag 1,4 -n 50 --out runs/eval\n\n"
+    "A model behind a server with parallel slots (llama.cpp's `llama-server -np 4`), 4 tasks at once:\n\n"
+    "  tui-agent eval gsm.jsonl -m teacher.gguf --endpoint http://127.0.0.1:8080/v1 --chat-format chatml -j 4"
 )
 
 
@@ -378,14 +380,28 @@ def eval_command(
     max_steps: int = typer.Option(5, "--max-steps", help="Steps before a forced final answer."),
     max_tokens: int = typer.Option(512, "--max-tokens", help="Tokens per step."),
     n_ctx: int = typer.Option(4096, "--n-ctx", help="Context size."),
+    endpoint: str | None = typer.Option(
+        None, "--endpoint", help="OpenAI-compatible base URL serving the models (each --model is a served name)."
+    ),
+    chat_format: str | None = typer.Option(
+        None, "--chat-format", help="chatml | gemma: with --endpoint, render prompts locally (exact prompts)."
+    ),
+    api_key: str | None = typer.Option(None, "--api-key", envvar="OPENAI_API_KEY", help="Key for the endpoint."),
+    concurrency: int = typer.Option(
+        1, "--concurrency", "-j", help="Tasks at once (with --endpoint; seconds per task then share the machine)."
+    ),
 ) -> None:
     with _errors():
         from rich.console import Console
 
-        from training.evaluate import evaluate, render_table
+        from training.evaluate import endpoint_loader, evaluate, render_table
         from training.generate import GenerateOptions
         from training.tasks import load_tasks
 
+        if concurrency < 1:
+            raise _fail("--concurrency must be at least 1")
+        if concurrency > 1 and not endpoint:
+            raise _fail("--concurrency needs --endpoint: a local model runs one task at a time")
         sizes = [int(s) for s in sag.split(",") if s.strip()]
         task_list = load_tasks(tasks, limit=limit, offset=offset)
         options = GenerateOptions(max_steps=max_steps, max_tokens=max_tokens)
@@ -398,6 +414,8 @@ def eval_command(
                 options=options,
                 n_ctx=n_ctx,
                 progress=lambda name, done, total: bar(done, total),
+                load=endpoint_loader(endpoint, chat_format=chat_format, api_key=api_key) if endpoint else None,
+                concurrency=concurrency,
             )
         Console().print(render_table(report, title=f"{tasks.name}: {len(task_list)} tasks"))
     typer.echo(f"report: {out / 'report.json'}")

@@ -29,6 +29,7 @@ BEHAVIOUR_FILES = (
     "tui_agent/tools/edits.py",
     "tui_agent/tools/runcmd.py",
     "tui_agent/tools/shadowing.py",
+    "tui_agent/tools/bare_calls.py",
 )
 
 
@@ -142,6 +143,7 @@ def summarise(records: Sequence[Any]) -> dict[str, Any]:
         "seconds_per_task": round(statistics.mean(r.seconds for r in records), 2) if n else None,
         "median_seconds_per_task": round(statistics.median(r.seconds for r in records), 2) if n else None,
         "accuracy_within_steps": within_steps(records, correct),
+        "concurrency": max((int(r.settings.get("concurrency", 1)) for r in records), default=1),
     }
 
 
@@ -174,11 +176,14 @@ def evaluate(
     progress: Callable[[str, int, int], None] | None = None,
     chunk: int = 10,
     extra: Sequence[tuple[str | ModelRef, int]] = (),
+    concurrency: int = 1,
 ) -> dict[str, Any]:
     """Evaluate every (model, SAG size) over ``tasks``, then the ``extra`` (model, SAG size) pairs (a SAG row for
     one model only); returns the report (also written to ``<out>/report.json``).
 
     Tasks are taken in chunks across configurations, so a stopped run has every configuration about as far along.
+    ``concurrency`` > 1 runs that many tasks at once, for models served over HTTP with parallel slots; it is
+    recorded in each trajectory and in the report, because seconds per task then measure a shared machine.
     """
     import json
 
@@ -201,7 +206,9 @@ def evaluate(
     def stamp(record: Any) -> None:
         record.settings["code_version"] = version
         record.settings["commit"] = commit
+        record.settings["concurrency"] = concurrency
 
+    chunk = chunk * max(1, concurrency)  # a chunk ends with idle slots while its slowest task finishes
     for start in range(0, len(tasks), chunk):
         for ref, sag in configs:
             name = config_name(ref, sag)
@@ -212,7 +219,7 @@ def evaluate(
                 tasks[start : start + chunk],
                 path,
                 loaded[ref],
-                replace(options, sag=sag, concurrency=1),
+                replace(options, sag=sag, concurrency=max(1, concurrency)),
                 progress=(lambda done, total, name=name, base=start: progress(name, base + done, len(tasks)))
                 if progress
                 else None,
@@ -281,9 +288,27 @@ def render_table(report: dict[str, Any], title: str = "Evaluation") -> Any:
             f"{row['mean_steps']:.2f}",
             f"{pf:.1%}" if pf is not None else "-",
             f"{row['tokens_per_task']:.0f}",
-            f"{row['median_seconds_per_task']:.1f}",
+            f"{row['median_seconds_per_task']:.1f}"
+            + (f" ({row['concurrency']} at once)" if row.get("concurrency", 1) > 1 else ""),
         )
     return table
+
+
+def endpoint_loader(endpoint: str, *, chat_format: str | None = None, api_key: str | None = None):
+    """A ``load`` for evaluate(): each model is the name a server at ``endpoint`` serves (no adapters: the server
+    decides what it serves), so a row's label is the same as a local run of that GGUF."""
+
+    def load(ref: ModelRef, n_ctx: int) -> Any:
+        from training.teacher import TeacherError, open_teacher
+
+        if ref.adapter or ref.no_adapter:
+            raise EvalError(f"{ref.label}: with an endpoint, the server decides the adapter; give the plain model name")
+        try:
+            return open_teacher(ref.base, endpoint=endpoint, api_key=api_key, chat_format=chat_format)
+        except TeacherError as exc:
+            raise EvalError(str(exc)) from None
+
+    return load
 
 
 def _load_model(ref: ModelRef, n_ctx: int) -> Any:

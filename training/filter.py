@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,17 +73,49 @@ class FilterResult:
     def kept_count(self) -> int:
         return len(self.kept)
 
-    def add(self, record: RunRecord, reason: str | None, source: str) -> None:
-        """Count one run under its drop reason (None: kept) and its task source."""
+    def add(self, record: RunRecord, reason: str | None, source: str, seconds: float | None = None) -> None:
+        """Count one run under its drop reason (None: kept) and its task source; ``seconds`` is the run's share
+        of the teacher's wall clock (default: its own seconds)."""
         counts = self.by_source.setdefault(source, SourceCount())
         counts.runs += 1
-        counts.seconds += float(getattr(record, "seconds", 0.0) or 0.0)
+        counts.seconds += float(getattr(record, "seconds", 0.0) or 0.0) if seconds is None else seconds
         if reason is None:
             self.kept.append(record)
             self.recovered += recovered_from_errors(record)
             counts.kept += 1
         else:
             self.dropped[reason] += 1
+
+
+def wall_shares(records: Sequence[Any]) -> list[float]:
+    """Each run's share of the teacher's wall clock: runs made at the same time (a server with parallel slots)
+    split the seconds they overlap, so per-hour rates stay true whether tasks ran one at a time or several at once.
+    A run without a start time counts its own seconds."""
+    from datetime import datetime
+
+    spans: list[tuple[float, float] | None] = []
+    for record in records:
+        seconds = float(getattr(record, "seconds", 0.0) or 0.0)
+        try:
+            start = datetime.fromisoformat(str(record.started_at)).timestamp()
+        except (AttributeError, TypeError, ValueError):
+            spans.append(None)
+            continue
+        spans.append((start, start + seconds))
+    shares = [0.0 if span else float(getattr(r, "seconds", 0.0) or 0.0) for r, span in zip(records, spans, strict=True)]
+    events = sorted((t, kind, i) for i, span in enumerate(spans) if span for t, kind in ((span[0], 1), (span[1], -1)))
+    active: set[int] = set()
+    last = None
+    for t, kind, i in events:
+        if active and last is not None and t > last:
+            for j in active:
+                shares[j] += (t - last) / len(active)
+        last = t
+        if kind == 1:
+            active.add(i)
+        else:
+            active.discard(i)
+    return shares
 
 
 def filter_trajectories(
@@ -95,14 +127,14 @@ def filter_trajectories(
 ) -> FilterResult:
     """Split runs into kept and dropped. A run's reference is its own ``reference`` field, else
     ``references[task_id]`` (a Task or a reference dict); records may be RunRecords or their JSON dicts."""
-    items = list(records)
-    result = FilterResult(total=len(items))
-    for done, item in enumerate(items, start=1):
-        record, raw = _as_record(item)
+    pairs = [_as_record(item) for item in records]
+    shares = wall_shares([record for record, _ in pairs])
+    result = FilterResult(total=len(pairs))
+    for done, ((record, raw), share) in enumerate(zip(pairs, shares, strict=True), start=1):
         reason = drop_reason(record, raw, references=references, keep_recovered=keep_recovered)
-        result.add(record, reason, source_of(record, raw, references))
+        result.add(record, reason, source_of(record, raw, references), share)
         if progress is not None:
-            progress(done, len(items))
+            progress(done, len(pairs))
     return result
 
 
@@ -126,9 +158,10 @@ def filter_file(
     raws = [json.loads(line) for line in lines]
     result = FilterResult(total=len(records))
     kept_lines = []
-    for done, (record, raw, line) in enumerate(zip(records, raws, lines, strict=True), start=1):
+    shares = wall_shares(records)
+    for done, (record, raw, line, share) in enumerate(zip(records, raws, lines, shares, strict=True), start=1):
         reason = drop_reason(record, raw, references=references, keep_recovered=keep_recovered)
-        result.add(record, reason, source_of(record, raw, references))
+        result.add(record, reason, source_of(record, raw, references), share)
         if reason is None:
             kept_lines.append(line)
         if progress is not None:

@@ -56,7 +56,9 @@ def _tasks_status(recipe: Recipe, tasks: list[str] | None) -> StageStatus:
 def _generate_status(records: list[Any] | None, tasks: list[str] | None) -> StageStatus:
     if records is None:
         return StageStatus("generate", "not started", "no trajectories yet")
-    hours = sum(float(r.seconds or 0.0) for r in records) / 3600
+    from training.filter import wall_shares
+
+    hours = sum(wall_shares(records)) / 3600
     if tasks is None:
         return StageStatus("generate", "partial", f"{len(records)} trajectories, {hours:.1f} teacher-hours")
     done = {r.task_id for r in records} & set(tasks)

@@ -142,6 +142,8 @@ def test_export_and_eval_errors_are_one_line(tmp_path):
     tasks.write_text(json.dumps({"id": 1, "question": "1+1?", "answer": 2}) + "\n")
     result = invoke("eval", str(tasks), "-m", str(tmp_path / "missing.gguf"), "--out", str(tmp_path / "eval"))
     assert result.exit_code == 2 and "No such model file" in result.output
+    result = invoke("eval", str(tasks), "-m", "teacher", "-j", "4")
+    assert result.exit_code == 2 and "--concurrency needs --endpoint" in result.output
 
 
 RECIPE = """

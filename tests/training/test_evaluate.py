@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 
 from tests.scripted import ScriptedModel, step
-from training.evaluate import EvalError, ModelRef, build_report, evaluate, render_table, summarise, wilson_interval
+from training.evaluate import (
+    EvalError,
+    ModelRef,
+    build_report,
+    endpoint_loader,
+    evaluate,
+    render_table,
+    summarise,
+    wilson_interval,
+)
 from training.generate import GenerateOptions
 from training.tasks import Task
+
+from .server import free_port, llama_server
 
 
 def tasks(n: int) -> list[Task]:
@@ -26,11 +38,14 @@ class Doubler(ScriptedModel):
         self.wrong = wrong
         self.name = "wrong" if wrong else "doubler"
 
+    lock = threading.Lock()  # one reply at a time when tasks run concurrently
+
     def stream_chat(self, messages, **kwargs):
         task = next(m["content"] for m in messages if m["content"].startswith("Task:"))
         number = int(task.split()[3])
-        self.replies = [step("double it", f"final_answer({0 if self.wrong else number * 2})")]
-        return super().stream_chat(messages, **kwargs)
+        with self.lock:
+            self.replies = [step("double it", f"final_answer({0 if self.wrong else number * 2})")]
+            yield from super().stream_chat(messages, **kwargs)
 
 
 def loader(ref: ModelRef, n_ctx: int):
@@ -65,6 +80,24 @@ def test_side_by_side_report_and_resume(tmp_path):
     assert len((tmp_path / "good-sag1.jsonl").read_text().splitlines()) == 4  # resumed: nothing run twice
     assert again["configs"]["good-sag1"]["accuracy"] == 1.0
     assert render_table(again).row_count == 1
+
+
+def test_concurrent_tasks_are_recorded_and_shown(tmp_path):
+    report = evaluate(["good"], tasks(6), tmp_path, options=GenerateOptions(max_steps=2), load=loader, concurrency=3)
+    row = report["configs"]["good-sag1"]
+    assert row["accuracy"] == 1.0 and row["tasks"] == 6 and row["concurrency"] == 3
+    records = [json.loads(line) for line in (tmp_path / "good-sag1.jsonl").read_text().splitlines()]
+    assert {r["settings"]["concurrency"] for r in records} == {3}
+    cells = [cell for column in render_table(report).columns for cell in column._cells]
+    assert any("(3 at once)" in str(cell) for cell in cells)
+
+
+def test_an_endpoint_serves_plain_model_names_only(tmp_path):
+    load = endpoint_loader(f"http://127.0.0.1:{free_port()}/v1")
+    with pytest.raises(EvalError, match="server decides the adapter"):
+        evaluate(["gemma3-270m+none"], tasks(1), tmp_path, load=load)
+    with pytest.raises(EvalError, match="Cannot reach the teacher"):
+        evaluate(["teacher"], tasks(1), tmp_path, load=load)
 
 
 def test_an_extra_sag_row_for_one_model_only(tmp_path):
@@ -114,3 +147,25 @@ def test_real_model_evaluation(tmp_path, gemma_gguf):
     )
     row = report["configs"][f"{gemma_gguf.stem}-sag1"]
     assert row["tasks"] == 1 and row["mean_steps"] >= 1 and row["tokens_per_task"] > 100
+
+
+@pytest.mark.slow
+def test_a_served_model_is_evaluated_several_tasks_at_once(tmp_path, gemma_gguf):
+    from typer.testing import CliRunner
+
+    from tui_agent.cli import app
+
+    task_file = tmp_path / "tasks.jsonl"
+    task_file.write_text(
+        "".join(json.dumps({"id": t.id, "question": t.question, "answer": t.answer}) + "\n" for t in tasks(2))
+    )
+    with llama_server(gemma_gguf, alias=str(gemma_gguf)) as url:
+        args = ["eval", str(task_file), "-m", str(gemma_gguf), "--endpoint", url, "--chat-format", "gemma", "-j", "2"]
+        result = CliRunner().invoke(
+            app, [*args, "--max-steps", "1", "--max-tokens", "48", "--out", str(tmp_path / "e")]
+        )
+    assert result.exit_code == 0, result.output
+    row = json.loads((tmp_path / "e" / "report.json").read_text())["configs"][f"{gemma_gguf.stem}-sag1"]
+    assert row["tasks"] == 2 and row["concurrency"] == 2 and row["mean_steps"] >= 1
+    record = json.loads((tmp_path / "e" / f"{gemma_gguf.stem}-sag1.jsonl").read_text().splitlines()[0])
+    assert record["settings"]["endpoint"] == url and record["settings"]["chat_format"] == "gemma"

@@ -7,7 +7,7 @@ import json
 import pytest
 from rich.console import Console
 
-from training.filter import filter_file, filter_table, filter_trajectories, source_table
+from training.filter import filter_file, filter_table, filter_trajectories, source_table, wall_shares
 from training.tasks import Task
 from tui_agent.agent.trajectory import RunRecord, TrajectoryError, TrajectoryRecorder
 
@@ -170,3 +170,20 @@ def test_runs_are_counted_by_source_with_kept_per_teacher_hour():
     console.print(source_table(result))
     first = next(line for line in console.export_text().splitlines() if "│" in line)
     assert [cell.strip() for cell in first.split("│")[1:6]] == ["arithmetic", "3", "3", "100%", "60"]
+
+
+def test_runs_made_at_once_share_the_wall_clock():
+    """Four tasks on a server with parallel slots each take longer, but the teacher's hours are the wall clock."""
+    at = "2026-12-02T02:00:{:02d}+00:00".format
+    records = [
+        RunRecord(task="a", model="m", started_at=at(0), seconds=40.0),  # alone for 10 s, then shares 30 s
+        RunRecord(task="b", model="m", started_at=at(10), seconds=30.0),  # shares all 30 s with a
+        RunRecord(task="c", model="m", started_at=at(50), seconds=5.0),  # alone, after both
+        RunRecord(task="d", model="m", seconds=7.0),  # no start time: its own seconds
+    ]
+    assert wall_shares(records) == [25.0, 15.0, 5.0, 7.0]
+    reference = {"answer": "42", "kind": "number", "source": "arithmetic"}
+    together = [
+        {**run(task_id=f"a{i}"), "seconds": 240.0, "started_at": at(0), "reference": reference} for i in range(4)
+    ]
+    assert filter_trajectories(together).by_source["arithmetic"].kept_per_hour == 60.0  # 4 kept in 4 minutes

@@ -237,6 +237,9 @@ def install(
     for name in WEB_TOOLS:
         namespace.pop(name, None)
     namespace.update(tools)
+    from tui_agent.tools import bare_calls
+
+    bare_calls.install(shell, [name for name in tools if name != "final_answer"])  # all return text to print
 
     def _final_handler(self, etype, value, tb, tb_offset=None):  # noqa: ANN001 - IPython's custom_exc signature
         return None  # the answer went out as display data; no traceback for a normal ending
