@@ -288,7 +288,10 @@ def sft_command(
         None, "--system-prompt", help="Train under this system prompt (a file) instead of the teacher's."
     ),
     prompt_style: str = typer.Option(
-        "full", "--prompt-style", help="compact: the teacher's prompt without its few-shot examples (shorter)."
+        "full",
+        "--prompt-style",
+        help="compact: the teacher's prompt without its few-shot examples; student: two sentences, "
+        "the tools' signatures and the repo map (shortest: for a distilled student).",
     ),
     fresh: bool = typer.Option(False, "--fresh", help="Ignore checkpoints in --out and start over."),
 ) -> None:

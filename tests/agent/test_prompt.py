@@ -82,6 +82,19 @@ def test_compact_prompt_keeps_instructions_tools_and_map_but_no_examples():
     assert compact_system_prompt(compact) == compact  # compacting twice changes nothing
 
 
+def test_student_prompt_is_signatures_and_the_map_rebuilt_from_any_recorded_prompt():
+    full = build_system_prompt(web=True, repo_map="src/app.py: def main()")
+    student = build_system_prompt(web=True, repo_map="src/app.py: def main()", style="student")
+    compact = build_system_prompt(web=True, repo_map="src/app.py: def main()", style="compact")
+    assert len(student) < 0.4 * len(compact)
+    assert "search_code(query: str, k: int = 5) -> str\nfind_symbol(" in student  # signatures, no docstrings
+    assert "web_search(query: str" in student and "Rules:" not in student and "Examples:" not in student
+    assert student.endswith("src/app.py: def main()") and "<end_code>" in student
+    assert rebuild_system_prompt(full, "student") == rebuild_system_prompt(compact, "student") == student
+    assert static_prefix(student) == static_prefix(build_system_prompt(web=True, style="student"))
+    assert "web_search" not in build_system_prompt(web=False, style="student")
+
+
 def test_repo_map_comes_after_the_static_prefix_and_compact_text_is_unchanged():
     full = build_system_prompt(web=False, repo_map="src/app.py: def main()")
     assert full.index("print(count)") < full.index("src/app.py") < full.index("Now solve")

@@ -74,7 +74,7 @@ def _defined(tools: str) -> set[str]:
 def prompt_version() -> str:
     """A short hash of the prompt's data files (instructions and examples): which prompt a trajectory was made with."""
     digest = hashlib.sha256()
-    for name in ("system.md", "examples.jsonl"):
+    for name in ("system.md", "examples.jsonl", "student.md"):
         digest.update(_read(name).encode("utf-8"))
     return digest.hexdigest()[:16]
 
@@ -110,10 +110,12 @@ def workspace_repo_map(workspace: Path, budget: int = 512) -> str:
         return ""
 
 
-PROMPT_STYLES = ("full", "compact")
+PROMPT_STYLES = ("full", "compact", "student")
 """``full``: instructions, tools, repo map and few-shot examples. ``compact``: the same without the examples, for
 agent-distilled students, which learned the format from trajectories and need not read 700 tokens of examples at
-every start (and a student trained under a prompt must run under that same prompt)."""
+every start (and a student trained under a prompt must run under that same prompt). ``student``: two sentences,
+the tools' signatures and the repo map (prompts/student.md), about a fifth of ``compact``: a distilled student
+learned the rules from its trajectories, and the system prompt was three quarters of every training example."""
 
 _EXAMPLES_START = "\nExamples:\n"
 _EXAMPLES_END = "\nNow solve the user's task"
@@ -126,12 +128,19 @@ def build_system_prompt(*, web: bool = True, repo_map: str = "", tools: str | No
     if style not in PROMPT_STYLES:
         raise ValueError(f"unknown prompt style {style!r} (expected one of {', '.join(PROMPT_STYLES)})")
     tools = tools if tools is not None else tool_docs(web)
+    repo = f"{_REPO_HEADER}\n{repo_map.strip()}\n" if repo_map.strip() else ""
+    if style == "student":
+        return _read("student.md").format(tools=signatures(tools), repo_map=repo).strip()
     available = _defined(tools) | {"final_answer", "print"}
     examples = [ex for ex in load_examples() if set(ex.get("tools", [])) <= available]
     rendered = "\n\n---\n\n".join(render_example(ex) for ex in examples)
-    repo = f"{_REPO_HEADER}\n{repo_map.strip()}\n" if repo_map.strip() else ""
     full = _read("system.md").format(tools=tools.strip(), repo_map=repo, examples=rendered).strip()
     return compact_system_prompt(full) if style == "compact" else full
+
+
+def signatures(tools: str) -> str:
+    """The tool docs' signature lines without their docstrings."""
+    return "\n".join(line for line in tools.splitlines() if line.strip() and not line[0].isspace())
 
 
 def compact_system_prompt(full: str) -> str:
