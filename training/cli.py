@@ -393,6 +393,11 @@ def eval_command(
     concurrency: int = typer.Option(
         1, "--concurrency", "-j", help="Tasks at once (with --endpoint; seconds per task then share the machine)."
     ),
+    prompt_style: str | None = typer.Option(
+        None,
+        "--prompt-style",
+        help="With --endpoint: the prompt the served model was trained under (full|compact|student).",
+    ),
 ) -> None:
     with _errors():
         from rich.console import Console
@@ -405,6 +410,12 @@ def eval_command(
             raise _fail("--concurrency must be at least 1")
         if concurrency > 1 and not endpoint:
             raise _fail("--concurrency needs --endpoint: a local model runs one task at a time")
+        if prompt_style and not endpoint:
+            raise _fail("--prompt-style needs --endpoint: a local model's registry entry says its prompt")
+        from tui_agent.agent.prompt import PROMPT_STYLES
+
+        if prompt_style and prompt_style not in PROMPT_STYLES:
+            raise _fail(f"unknown --prompt-style {prompt_style!r} (expected one of {', '.join(PROMPT_STYLES)})")
         sizes = [int(s) for s in sag.split(",") if s.strip()]
         task_list = load_tasks(tasks, limit=limit, offset=offset)
         options = GenerateOptions(max_steps=max_steps, max_tokens=max_tokens)
@@ -417,7 +428,9 @@ def eval_command(
                 options=options,
                 n_ctx=n_ctx,
                 progress=lambda name, done, total: bar(done, total),
-                load=endpoint_loader(endpoint, chat_format=chat_format, api_key=api_key) if endpoint else None,
+                load=endpoint_loader(endpoint, chat_format=chat_format, api_key=api_key, prompt_style=prompt_style)
+                if endpoint
+                else None,
                 concurrency=concurrency,
             )
         Console().print(render_table(report, title=f"{tasks.name}: {len(task_list)} tasks"))

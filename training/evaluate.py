@@ -294,19 +294,27 @@ def render_table(report: dict[str, Any], title: str = "Evaluation") -> Any:
     return table
 
 
-def endpoint_loader(endpoint: str, *, chat_format: str | None = None, api_key: str | None = None):
-    """A ``load`` for evaluate(): each model is the name a server at ``endpoint`` serves (no adapters: the server
-    decides what it serves), so a row's label is the same as a local run of that GGUF."""
+def endpoint_loader(
+    endpoint: str, *, chat_format: str | None = None, api_key: str | None = None, prompt_style: str | None = None
+):
+    """A ``load`` for evaluate(): each model is a name a server at ``endpoint`` serves, so its row has the label a
+    local run would have (``NAME+none`` asks for NAME and keeps the label of the base row). The server decides any
+    adapter; ``prompt_style`` is the system prompt the served model was trained under (a registry entry's
+    ``prompt``), and the context is the evaluation's ``n_ctx``, as for a local model."""
 
     def load(ref: ModelRef, n_ctx: int) -> Any:
-        from training.teacher import TeacherError, open_teacher
+        from training.teacher import OpenAIChatModel, TeacherError
 
-        if ref.adapter or ref.no_adapter:
+        if ref.adapter:
             raise EvalError(f"{ref.label}: with an endpoint, the server decides the adapter; give the plain model name")
+        model = OpenAIChatModel(endpoint, ref.base, api_key=api_key, chat_format=chat_format, context_length=n_ctx)
         try:
-            return open_teacher(ref.base, endpoint=endpoint, api_key=api_key, chat_format=chat_format)
+            model.check()
         except TeacherError as exc:
             raise EvalError(str(exc)) from None
+        if prompt_style:
+            model.prompt_style = prompt_style
+        return model
 
     return load
 

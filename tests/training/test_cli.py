@@ -144,6 +144,8 @@ def test_export_and_eval_errors_are_one_line(tmp_path):
     assert result.exit_code == 2 and "No such model file" in result.output
     result = invoke("eval", str(tasks), "-m", "teacher", "-j", "4")
     assert result.exit_code == 2 and "--concurrency needs --endpoint" in result.output
+    result = invoke("eval", str(tasks), "-m", "t", "--endpoint", "http://127.0.0.1:9/v1", "--prompt-style", "short")
+    assert result.exit_code == 2 and "unknown --prompt-style 'short'" in result.output
 
 
 RECIPE = """

@@ -95,7 +95,7 @@ def test_concurrent_tasks_are_recorded_and_shown(tmp_path):
 def test_an_endpoint_serves_plain_model_names_only(tmp_path):
     load = endpoint_loader(f"http://127.0.0.1:{free_port()}/v1")
     with pytest.raises(EvalError, match="server decides the adapter"):
-        evaluate(["gemma3-270m+none"], tasks(1), tmp_path, load=load)
+        evaluate(["gemma3-270m+adapter.gguf"], tasks(1), tmp_path, load=load)
     with pytest.raises(EvalError, match="Cannot reach the teacher"):
         evaluate(["teacher"], tasks(1), tmp_path, load=load)
 
@@ -161,6 +161,7 @@ def test_a_served_model_is_evaluated_several_tasks_at_once(tmp_path, gemma_gguf)
     )
     with llama_server(gemma_gguf, alias=str(gemma_gguf)) as url:
         args = ["eval", str(task_file), "-m", str(gemma_gguf), "--endpoint", url, "--chat-format", "gemma", "-j", "2"]
+        args += ["--prompt-style", "student"]
         result = CliRunner().invoke(
             app, [*args, "--max-steps", "1", "--max-tokens", "48", "--out", str(tmp_path / "e")]
         )
@@ -169,3 +170,4 @@ def test_a_served_model_is_evaluated_several_tasks_at_once(tmp_path, gemma_gguf)
     assert row["tasks"] == 2 and row["concurrency"] == 2 and row["mean_steps"] >= 1
     record = json.loads((tmp_path / "e" / f"{gemma_gguf.stem}-sag1.jsonl").read_text().splitlines()[0])
     assert record["settings"]["endpoint"] == url and record["settings"]["chat_format"] == "gemma"
+    assert record["settings"]["prompt_style"] == "student" and "Rules:" not in record["messages"][0]["content"]
