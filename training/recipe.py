@@ -295,6 +295,7 @@ def _export(recipe: Recipe, bar, echo) -> None:
 def _eval(recipe: Recipe, bar, echo) -> None:
     from training.evaluate import evaluate
     from training.generate import GenerateOptions
+    from training.tasks import write_tasks
 
     if not recipe.eval.get("sets"):
         echo("no [eval] sets: skipped")
@@ -306,6 +307,8 @@ def _eval(recipe: Recipe, bar, echo) -> None:
     for item in recipe.eval["sets"]:
         tasks = eval_tasks(recipe, item)
         label = eval_set_name(item)
+        # the exact held-out set, for `tui-agent eval` runs beside the recipe's (a model served with parallel slots)
+        write_tasks(tasks, recipe.file(f"eval/{label}/tasks.jsonl"))
         with bar(f"eval {label}") as progress:
             report = evaluate(
                 models,

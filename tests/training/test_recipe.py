@@ -115,3 +115,5 @@ def test_eval_models_can_name_one_sag_row(tmp_path, monkeypatch):
     )
     run_recipe(recipe, only={"eval"}, echo=lambda line: None)
     assert calls == [(["base+none", "mine"], [1], [("mine", 4)])]
+    written = (tmp_path / "work" / "eval" / "gsm" / "tasks.jsonl").read_text().splitlines()
+    assert [json.loads(line)["question"] for line in written] == ["1 + 1?"]  # the set, for `tui-agent eval` runs
