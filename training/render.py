@@ -49,7 +49,7 @@ class StudentRenderer:
         Messages after the last assistant turn teach nothing and are left out; the last assistant turn is closed
         with the format's end-of-turn, written by the renderer itself.
         """
-        messages = _with_system(messages, system_prompt, prompt_style)
+        messages = canonical_steps(_with_system(messages, system_prompt, prompt_style))
         last = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=None)
         if last is None:
             raise RenderError("The conversation has no assistant turn to learn from.")
@@ -195,6 +195,24 @@ def _with_system(
     if messages and messages[0]["role"] == "system":
         return [{"role": "system", "content": system_prompt}, *messages[1:]]
     return [{"role": "system", "content": system_prompt}, *messages]
+
+
+def canonical_steps(messages: Sequence[dict[str, str]]) -> list[dict[str, str]]:
+    """Assistant turns in the one format the student should write: ``Thought: ...``, a fenced block, ``<end_code>``.
+
+    The teacher closed more than half of its final steps as ``final_answer(42)<end_code>``, without the fence, which
+    the parser accepts; a 270M student trained on both forms put ``<end_code>`` before the closing parenthesis of
+    long numbers. The thought and code are kept as parsed; a turn the parser cannot read stays as it was."""
+    from tui_agent.agent.parse import format_step, parse_step
+
+    out = []
+    for message in messages:
+        if message["role"] == "assistant":
+            step = parse_step(message["content"])
+            if step.ok:
+                message = {"role": "assistant", "content": format_step(step.thought, step.code)}
+        out.append(dict(message))
+    return out
 
 
 def _messages_of(conversation: Any) -> list[dict[str, str]]:

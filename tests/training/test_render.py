@@ -10,6 +10,7 @@ from training.render import (
     IGNORE,
     RenderError,
     StudentRenderer,
+    canonical_steps,
     format_for,
     make_renderer,
     render_conversations,
@@ -83,6 +84,24 @@ def test_labels_cover_exactly_the_assistant_turns_and_their_end_of_turn(chatml_r
     assert labelled_text(chatml_renderer, example) == "<|im_end|>".join(assistant) + "<|im_end|>"
     text = chatml_renderer.tokenizer.decode(example["input_ids"])
     assert text == render_chatml(messages) + "<|im_end|>"
+
+
+def test_assistant_turns_are_trained_in_the_canonical_step_format(chatml_renderer):
+    messages = agent_conversation()
+    messages[-1] = {
+        "role": "assistant",
+        "content": "Thought: The revenue is 3017.40 €.\n\n```py\nfinal_answer(3017.4)<end_code>",
+    }
+    example = chatml_renderer.example(messages)
+    assert labelled_text(chatml_renderer, example).endswith(
+        "Thought: The revenue is 3017.40 €.\n```py\nfinal_answer(3017.4)\n```<end_code><|im_end|>"
+    )
+    unreadable = {"role": "assistant", "content": "The answer is probably 12."}
+    assert canonical_steps([unreadable, {"role": "user", "content": "x"}]) == [
+        unreadable,
+        {"role": "user", "content": "x"},
+    ]
+    assert canonical_steps(agent_conversation()) == agent_conversation()  # canonical turns are left as they are
 
 
 def test_system_task_and_observations_carry_no_label(chatml_renderer):
