@@ -303,13 +303,12 @@ def endpoint_loader(
     ``prompt``), and the context is the evaluation's ``n_ctx``, as for a local model."""
 
     def load(ref: ModelRef, n_ctx: int) -> Any:
-        from training.teacher import OpenAIChatModel, TeacherError
+        from training.teacher import TeacherError, open_teacher
 
         if ref.adapter:
             raise EvalError(f"{ref.label}: with an endpoint, the server decides the adapter; give the plain model name")
-        model = OpenAIChatModel(endpoint, ref.base, api_key=api_key, chat_format=chat_format, context_length=n_ctx)
         try:
-            model.check()
+            model = open_teacher(ref.base, endpoint=endpoint, api_key=api_key, chat_format=chat_format, n_ctx=n_ctx)
         except TeacherError as exc:
             raise EvalError(str(exc)) from None
         if prompt_style:

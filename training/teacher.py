@@ -194,9 +194,11 @@ def open_teacher(
     lora: str | None = None,
 ) -> Any:
     """A teacher: ``endpoint`` given, the served ``model`` over HTTP (checked now); otherwise a registry name or
-    GGUF path loaded by the local runtime."""
+    GGUF path loaded by the local runtime. ``n_ctx`` is the context either way, so a run that outgrows it ends as
+    ``context_full`` whether the model is local or served."""
     if endpoint:
-        teacher = OpenAIChatModel(endpoint, model, api_key=api_key, chat_format=chat_format)
+        context = {"context_length": n_ctx} if n_ctx else {}
+        teacher = OpenAIChatModel(endpoint, model, api_key=api_key, chat_format=chat_format, **context)
         teacher.check()
         return teacher
     from tui_agent.models.loader import load_chat_model

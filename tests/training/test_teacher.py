@@ -37,7 +37,8 @@ def test_first_paragraph():
 
 @pytest.mark.slow
 def test_completions_teacher_streams_the_runtime_prompt_and_continues_a_started_turn(gemma_server):
-    teacher = open_teacher("gemma", endpoint=gemma_server, chat_format="gemma")
+    teacher = open_teacher("gemma", endpoint=gemma_server, chat_format="gemma", n_ctx=4096)
+    assert teacher.context_length == 4096  # a served teacher ends runs as context_full at the recipe's n_ctx
     messages = [
         {"role": "user", "content": "Task: count to three"},
         {"role": "assistant", "content": "Thought: I will count: one, two,"},
