@@ -185,13 +185,11 @@ def evaluate(
     ``concurrency`` > 1 runs that many tasks at once, for models served over HTTP with parallel slots; it is
     recorded in each trajectory and in the report, because seconds per task then measure a shared machine.
     """
-    import json
 
     from training.generate import GenerateOptions, generate
 
-    refs = [m if isinstance(m, ModelRef) else ModelRef.parse(m) for m in models]
-    pairs = [(m if isinstance(m, ModelRef) else ModelRef.parse(m), int(sag)) for m, sag in extra]
-    if not refs and not pairs:
+    configs = config_pairs(models, sags, extra)
+    if not configs:
         raise EvalError("no models to evaluate")
     if not tasks:
         raise EvalError("the task set is empty")
@@ -201,7 +199,6 @@ def evaluate(
     out_dir.mkdir(parents=True, exist_ok=True)
     load = load or _load_model
     loaded: dict[ModelRef, Any] = {}
-    configs = list(dict.fromkeys([(ref, sag) for ref in refs for sag in sags] + pairs))
 
     def stamp(record: Any) -> None:
         record.settings["code_version"] = version
@@ -230,9 +227,25 @@ def evaluate(
         close = getattr(model, "close", None)
         if callable(close):
             close()
-    report = build_report(out_dir, [config_name(r, s) for r, s in configs], {str(t.id) for t in tasks}, version)
-    report.update({"commit": commit, "tasks": len(tasks), "options": vars(options)})
-    (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return write_report(out_dir, [config_name(r, s) for r, s in configs], tasks, options)
+
+
+def config_pairs(
+    models: Sequence[str | ModelRef], sags: Sequence[int] = (1,), extra: Sequence[tuple[str | ModelRef, int]] = ()
+) -> list[tuple[ModelRef, int]]:
+    """Every (model, SAG size) row, in order and once each: each model at each SAG size, then the ``extra`` pairs."""
+    refs = [m if isinstance(m, ModelRef) else ModelRef.parse(m) for m in models]
+    pairs = [(m if isinstance(m, ModelRef) else ModelRef.parse(m), int(sag)) for m, sag in extra]
+    return list(dict.fromkeys([(ref, sag) for ref in refs for sag in sags] + pairs))
+
+
+def write_report(out_dir: Path, names: Sequence[str], tasks: Sequence[Any], options: Any) -> dict[str, Any]:
+    """``<out>/report.json`` over the named rows' trajectories of these tasks (this code version only)."""
+    import json
+
+    report = build_report(Path(out_dir), names, {str(t.id) for t in tasks}, code_version())
+    report.update({"commit": git_commit(), "tasks": len(tasks), "options": vars(options)})
+    (Path(out_dir) / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return report
 
 

@@ -100,10 +100,18 @@ def run_recipe(
     only: set[str] | None = None,
     bar: Callable[[str], contextlib.AbstractContextManager] | None = None,
     echo: Callable[[str], None] = print,
+    rows: set[str] | None = None,
 ) -> None:
-    """Run the recipe's stages in order (or only those named)."""
+    """Run the recipe's stages in order (or only those named); ``rows`` limits the eval stage to those rows."""
     if only and not only <= set(STAGES):
         raise RecipeError(f"unknown stage(s) {', '.join(sorted(only - set(STAGES)))}; stages: {', '.join(STAGES)}")
+    if rows and only and "eval" not in only:
+        raise RecipeError("rows choose evaluation rows: run them with the eval stage (--only eval)")
+    if rows:
+        unknown = rows - set(eval_row_names(recipe))
+        if unknown:
+            known = ", ".join(eval_row_names(recipe)) or "none"
+            raise RecipeError(f"no eval row {', '.join(sorted(unknown))} in {recipe.path}; its rows: {known}")
     bar = bar or _no_bar
     recipe.workdir.mkdir(parents=True, exist_ok=True)
     if recipe.data is not None:
@@ -112,7 +120,10 @@ def run_recipe(
         if only and stage not in only:
             continue
         echo(f"== {stage}")
-        RUNNERS[stage](recipe, bar, echo)
+        if stage == "eval":
+            _eval(recipe, bar, echo, rows=rows)
+        else:
+            RUNNERS[stage](recipe, bar, echo)
 
 
 @contextlib.contextmanager
@@ -292,34 +303,37 @@ def _export(recipe: Recipe, bar, echo) -> None:
         echo(f'registered {name}: tui-agent ask --model {name} "..."')
 
 
-def _eval(recipe: Recipe, bar, echo) -> None:
-    from training.evaluate import evaluate
+def _eval(recipe: Recipe, bar, echo, rows: set[str] | None = None) -> None:
+    from training.evaluate import config_name, evaluate, write_report
     from training.generate import GenerateOptions
     from training.tasks import write_tasks
 
     if not recipe.eval.get("sets"):
         echo("no [eval] sets: skipped")
         return
-    models, extra = eval_models(recipe)
+    pairs = eval_rows(recipe)
+    chosen = [(ref, sag) for ref, sag in pairs if not rows or config_name(ref, sag) in rows]
     options = GenerateOptions(
         max_steps=int(recipe.eval.get("max_steps", 5)), max_tokens=int(recipe.eval.get("max_tokens", 512))
     )
-    for item in recipe.eval["sets"]:
-        tasks = eval_tasks(recipe, item)
-        label = eval_set_name(item)
-        # the exact held-out set, for `tui-agent eval` runs beside the recipe's (a model served with parallel slots)
+    # Every held-out set is written first, for `tui-agent eval` runs beside the recipe's (a model served with
+    # parallel slots) that need not wait for this stage to reach the set.
+    sets = [(eval_set_name(item), eval_tasks(recipe, item)) for item in recipe.eval["sets"]]
+    for label, tasks in sets:
         write_tasks(tasks, recipe.file(f"eval/{label}/tasks.jsonl"))
+    for label, tasks in sets:
         with bar(f"eval {label}") as progress:
-            report = evaluate(
-                models,
+            evaluate(
+                [],
                 tasks,
                 recipe.file(f"eval/{label}"),
-                sags=recipe.eval.get("sag", [1]),
-                extra=extra,
+                extra=chosen,
                 options=options,
                 n_ctx=int(recipe.eval.get("n_ctx", 8192)),
                 progress=lambda config, done, total, progress=progress: progress(done, total),
             )
+        # the report covers every row of the recipe, also those run separately or left out this time
+        report = write_report(recipe.file(f"eval/{label}"), [config_name(r, s) for r, s in pairs], tasks, options)
         for config, row in report["configs"].items():
             echo(f"{label} {config}: accuracy {row['accuracy']} over {row['tasks']} tasks")
 
@@ -336,6 +350,21 @@ def eval_models(recipe: Recipe) -> tuple[list[str], list[tuple[str, int]]]:
     models = [model(m) for m in entries if not isinstance(m, dict)]
     extra = [(model(m["model"]), int(m.get("sag", 1))) for m in entries if isinstance(m, dict)]
     return models, extra
+
+
+def eval_rows(recipe: Recipe) -> list:
+    """The (model, SAG size) rows of the recipe's evaluation, in order."""
+    from training.evaluate import config_pairs
+
+    models, extra = eval_models(recipe)
+    return config_pairs(models, recipe.eval.get("sag", [1]), extra)
+
+
+def eval_row_names(recipe: Recipe) -> list[str]:
+    """The rows' names, as the reports and `train status` show them (e.g. ``gemma3-270m-agent-sag4``)."""
+    from training.evaluate import config_name
+
+    return [config_name(ref, sag) for ref, sag in eval_rows(recipe)]
 
 
 def eval_set_name(item: dict[str, Any]) -> str:

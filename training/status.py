@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from training.recipe import Recipe, eval_models, eval_set_name, eval_tasks
+from training.recipe import Recipe, eval_row_names, eval_set_name, eval_tasks
 
 
 @dataclass
@@ -135,14 +135,12 @@ def _export_status(recipe: Recipe) -> StageStatus:
 
 
 def _eval_status(recipe: Recipe) -> list[StageStatus]:
-    from training.evaluate import ModelRef, code_version, config_name
+    from training.evaluate import code_version
 
     sets = recipe.eval.get("sets") or []
     if not sets:
         return [StageStatus("eval", "not started", "no [eval] sets in the recipe")]
-    models, extra = eval_models(recipe)
-    configs = [config_name(ModelRef.parse(m), int(s)) for m in models for s in recipe.eval.get("sag", [1])]
-    configs += [config_name(ModelRef.parse(m), s) for m, s in extra]
+    configs = eval_row_names(recipe)
     version = code_version()
     lines = []
     for item in sets:

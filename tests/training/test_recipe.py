@@ -102,7 +102,7 @@ def test_eval_models_can_name_one_sag_row(tmp_path, monkeypatch):
     calls = []
 
     def fake_evaluate(models, tasks, out_dir, **kwargs):
-        calls.append((models, kwargs["sags"], kwargs["extra"]))
+        calls.append([(ref.label, sag) for ref, sag in kwargs["extra"]])
         return {"configs": {}}
 
     monkeypatch.setattr(training.evaluate, "evaluate", fake_evaluate)
@@ -114,6 +114,44 @@ def test_eval_models_can_name_one_sag_row(tmp_path, monkeypatch):
         'sets = [{ name = "gsm", source = "gsm.jsonl" }]\n',
     )
     run_recipe(recipe, only={"eval"}, echo=lambda line: None)
-    assert calls == [(["base+none", "mine"], [1], [("mine", 4)])]
+    assert calls == [[("base+none", 1), ("mine", 1), ("mine", 4)]]
     written = (tmp_path / "work" / "eval" / "gsm" / "tasks.jsonl").read_text().splitlines()
     assert [json.loads(line)["question"] for line in written] == ["1 + 1?"]  # the set, for `tui-agent eval` runs
+
+
+def test_eval_rows_run_only_the_chosen_rows_and_report_every_row(tmp_path, monkeypatch):
+    import json
+
+    import training.evaluate
+    from tests.training.test_evaluate import loader
+    from training.recipe import run_recipe
+
+    (tmp_path / "toy.jsonl").write_text(
+        "".join(json.dumps({"id": i, "question": f"What is {i} * 2?", "answer": i * 2}) + "\n" for i in (1, 2))
+    )
+    (tmp_path / "toy2.jsonl").write_text(json.dumps({"id": 7, "question": "What is 7 * 2?", "answer": 14}) + "\n")
+    monkeypatch.setattr(training.evaluate, "_load_model", loader)
+    recipe = _recipe(
+        tmp_path,
+        'name = "r"\nworkdir = "work"\n[tasks]\nfrom = [{ source = "toy.jsonl" }]\n[teacher]\nmodel = "t.gguf"\n'
+        '[student]\nmodel = "s"\n[eval]\nmodels = ["good", "wrong"]\nmax_steps = 2\n'
+        'sets = [{ name = "a", source = "toy.jsonl" }, { name = "b", source = "toy2.jsonl" }]\n',
+    )
+    with pytest.raises(RecipeError, match=r"no eval row good-sag4 .*its rows: good-sag1, wrong-sag1"):
+        run_recipe(recipe, only={"eval"}, rows={"good-sag4"}, echo=lambda line: None)
+    with pytest.raises(RecipeError, match="--only eval"):
+        run_recipe(recipe, only={"sft"}, rows={"good-sag1"}, echo=lambda line: None)
+
+    run_recipe(recipe, only={"eval"}, rows={"good-sag1"}, echo=lambda line: None)
+    for name, size in (("a", 2), ("b", 1)):
+        folder = tmp_path / "work" / "eval" / name
+        assert (folder / "tasks.jsonl").is_file() and not (folder / "wrong-sag1.jsonl").exists()
+        report = json.loads((folder / "report.json").read_text())
+        assert report["configs"]["good-sag1"]["tasks"] == size and report["configs"]["good-sag1"]["accuracy"] == 1.0
+        assert report["configs"]["wrong-sag1"]["tasks"] == 0  # listed, left for later
+
+    run_recipe(recipe, only={"eval"}, echo=lambda line: None)  # the rest, later: the finished row is not rerun
+    report = json.loads((tmp_path / "work" / "eval" / "a" / "report.json").read_text())
+    assert (report["configs"]["wrong-sag1"]["tasks"], report["configs"]["wrong-sag1"]["accuracy"]) == (2, 0.0)
+    good = (tmp_path / "work" / "eval" / "a" / "good-sag1.jsonl").read_text().splitlines()
+    assert len(good) == 2
