@@ -185,7 +185,6 @@ def evaluate(
     ``concurrency`` > 1 runs that many tasks at once, for models served over HTTP with parallel slots; it is
     recorded in each trajectory and in the report, because seconds per task then measure a shared machine.
     """
-
     from training.generate import GenerateOptions, generate
 
     configs = config_pairs(models, sags, extra)
@@ -227,7 +226,7 @@ def evaluate(
         close = getattr(model, "close", None)
         if callable(close):
             close()
-    return write_report(out_dir, [config_name(r, s) for r, s in configs], tasks, options)
+    return write_report(out_dir, [config_name(r, s) for r, s in configs], tasks, options, version, commit)
 
 
 def config_pairs(
@@ -239,12 +238,21 @@ def config_pairs(
     return list(dict.fromkeys([(ref, sag) for ref in refs for sag in sags] + pairs))
 
 
-def write_report(out_dir: Path, names: Sequence[str], tasks: Sequence[Any], options: Any) -> dict[str, Any]:
-    """``<out>/report.json`` over the named rows' trajectories of these tasks (this code version only)."""
+def write_report(
+    out_dir: Path,
+    names: Sequence[str],
+    tasks: Sequence[Any],
+    options: Any,
+    version: str | None = None,
+    commit: str | None = None,
+) -> dict[str, Any]:
+    """``<out>/report.json`` over the named rows' trajectories of these tasks (this code version only); a caller
+    that already hashed the code and asked git passes ``version`` and ``commit``."""
     import json
 
-    report = build_report(Path(out_dir), names, {str(t.id) for t in tasks}, code_version())
-    report.update({"commit": git_commit(), "tasks": len(tasks), "options": vars(options)})
+    version = version or code_version()
+    report = build_report(Path(out_dir), names, {str(t.id) for t in tasks}, version)
+    report.update({"commit": commit or git_commit(), "tasks": len(tasks), "options": vars(options)})
     (Path(out_dir) / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return report
 
