@@ -132,3 +132,17 @@ def test_a_model_name_may_name_its_adapter_or_turn_it_off(tmp_path):
     odd = tmp_path / "x+none"
     odd.write_text("")
     assert split_adapter(str(odd)) == (str(odd), None, False)  # an existing path wins
+
+
+def test_the_embedded_default_runs_its_shipped_distilled_adapter():
+    from pathlib import Path
+
+    from tui_agent.models.loader import adapter_prompt_style
+    from tui_agent.models.verify import check_gguf_header
+
+    default = load_registry().get("gemma3-270m")
+    adapter = Path(default.lora)
+    assert adapter.parent == BUILTIN_PATH.parent / "adapters" and adapter.is_file()
+    check_gguf_header(adapter)
+    assert default.prompt == adapter_prompt_style(adapter) == "student"
+    assert adapter.stat().st_size < 16 * 2**20  # small enough to ship inside the package

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -127,11 +128,12 @@ def test_conversation_longer_than_context_is_a_clear_error(model):
         list(model.stream_chat(huge, max_tokens=4))
 
 
-def test_load_by_registry_name_assembles_the_embedded_default(gemma_gguf):
+def test_load_by_registry_name_assembles_the_embedded_default_with_its_adapter(gemma_gguf):
     loaded = load_chat_model("gemma3-270m", n_ctx=512, n_threads=1)
     try:
         assert loaded.name == "gemma3-270m" and loaded.chat_format.name == "gemma"
         assert loaded.context_length == 512
+        assert Path(loaded.lora_path).parent.name == "adapters" and loaded.prompt_style == "student"
     finally:
         loaded.close()
 

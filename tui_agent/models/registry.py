@@ -12,12 +12,12 @@ import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from tui_agent.agent.prompt import PROMPT_STYLES
 from tui_agent.config import ConfigError, config_dir, read_toml
 from tui_agent.models.base import ModelError
 
 BUILTIN_PATH = Path(__file__).resolve().parents[1] / "models.toml"
 CHAT_FORMATS = ("chatml", "gemma")
-PROMPT_STYLES = ("full", "compact")
 _SPLIT = re.compile(r"^(?P<stem>.+)-(?P<part>\d{5})-of-(?P<total>\d{5})\.gguf$")
 
 
@@ -37,7 +37,7 @@ class ModelSpec:
     sha256: str | None = None
     size: int | None = None
     revision: str = "main"
-    prompt: str = "full"  # the system prompt style the model was trained for (see agent.prompt.PROMPT_STYLES)
+    prompt: str = "full"  # the system prompt style the model was trained for (one of PROMPT_STYLES)
 
     @property
     def files(self) -> list[str]:
