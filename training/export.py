@@ -332,8 +332,8 @@ def _block_order(name: str) -> tuple[int, str]:
 def register_model(name: str, base: str, adapter: Path, *, description: str = "", prompt: str = "full") -> Path:
     """Add ``[models.NAME]`` (the base's model file plus ``lora``) to the user's models.toml; returns that file.
 
-    ``prompt`` is the system prompt style the adapter was trained under ("full" or "compact"): the runtime then
-    prompts the model the same way.
+    ``prompt`` is the system prompt style the adapter was trained under (one of ``PROMPT_STYLES``: "full",
+    "compact" or "student"): the runtime then prompts the model the same way.
 
     ``base`` is a registry name or the path of a registry model's GGUF file. The user's other entries and comments
     are kept; an invalid result is rolled back.

@@ -53,7 +53,7 @@ class SFTSettings:
     logging_steps: int = 1
     seed: int = 0
     system_prompt: str | None = None  # re-render every trajectory under this (shorter) student system prompt
-    prompt_style: str = "full"  # "compact": the trajectory's own system prompt without its few-shot examples
+    prompt_style: str = "full"  # "compact": without the few-shot examples; "student": the short student prompt
     bf16: bool | None = None  # None: on where the hardware multiplies bf16 matrices natively (see bf16_supported)
     gradient_checkpointing: bool = False
 
