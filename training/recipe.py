@@ -313,6 +313,7 @@ def _eval(recipe: Recipe, bar, echo, rows: set[str] | None = None) -> None:
         return
     pairs = eval_rows(recipe)
     chosen = [(ref, sag) for ref, sag in pairs if not rows or config_name(ref, sag) in rows]
+    _check_student_registered(recipe, [ref.base for ref, _ in chosen])
     options = GenerateOptions(
         max_steps=int(recipe.eval.get("max_steps", 5)), max_tokens=int(recipe.eval.get("max_tokens", 512))
     )
@@ -336,6 +337,19 @@ def _eval(recipe: Recipe, bar, echo, rows: set[str] | None = None) -> None:
         report = write_report(recipe.file(f"eval/{label}"), [config_name(r, s) for r, s in pairs], tasks, options)
         for config, row in report["configs"].items():
             echo(f"{label} {config}: accuracy {row['accuracy']} over {row['tasks']} tasks")
+
+
+def _check_student_registered(recipe: Recipe, models: list[str]) -> None:
+    """Rows name the student by the registry name its export gave it; on a machine where the export stage has not
+    run, say how to get it there instead of failing on an unknown model after the sets are written."""
+    from tui_agent.models.registry import load_registry
+
+    name = recipe.export.get("name")
+    if not name or name not in models or name in load_registry():
+        return
+    stages = "export" if recipe.file("sft").is_dir() else "sft,export"
+    how = f"`tui-agent train run {recipe.path} --only {stages}` registers it"
+    raise RecipeError(f"the student {name!r} is not in the model registry: {how}")
 
 
 def eval_models(recipe: Recipe) -> tuple[list[str], list[tuple[str, int]]]:

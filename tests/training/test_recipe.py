@@ -92,6 +92,35 @@ def test_tasks_stage_adds_arithmetic_tasks(tmp_path):
     assert len(rows) == 5 and {r["source"] for r in rows} == {"arithmetic"} and {r["kind"] for r in rows} == {"number"}
 
 
+def _register(name):
+    """Register the shipped adapter under ``name``, as the export stage would register a trained one."""
+    from training.export import register_model
+    from tui_agent.models.registry import load_registry
+
+    register_model(name, "gemma3-270m", load_registry().get("gemma3-270m").lora)
+
+
+def test_eval_of_an_unregistered_student_says_which_stage_registers_it(tmp_path, monkeypatch):
+    import json
+
+    import training.evaluate
+    from training.recipe import run_recipe
+
+    (tmp_path / "gsm.jsonl").write_text(json.dumps({"id": 1, "question": "1 + 1?", "answer": 2}) + "\n")
+    monkeypatch.setattr(training.evaluate, "evaluate", lambda *args, **kwargs: pytest.fail("nothing may run"))
+    recipe = _recipe(
+        tmp_path,
+        'name = "r"\nworkdir = "work"\n[tasks]\nfrom = [{ source = "gsm.jsonl" }]\n[teacher]\nmodel = "t.gguf"\n'
+        '[student]\nmodel = "s"\n[export]\nname = "mine"\n'
+        '[eval]\nmodels = ["@student"]\nsets = [{ name = "gsm", source = "gsm.jsonl" }]\n',
+    )
+    with pytest.raises(RecipeError, match=r"student 'mine' is not in the model registry: .*--only sft,export"):
+        run_recipe(recipe, only={"eval"}, echo=lambda line: None)
+    (tmp_path / "work" / "sft").mkdir(parents=True)
+    with pytest.raises(RecipeError, match=r"--only export` registers it"):
+        run_recipe(recipe, only={"eval"}, echo=lambda line: None)
+
+
 def test_eval_models_can_name_one_sag_row(tmp_path, monkeypatch):
     import json
 
@@ -113,6 +142,7 @@ def test_eval_models_can_name_one_sag_row(tmp_path, monkeypatch):
         '[eval]\nmodels = ["base+none", "@student", { model = "@student", sag = 4 }]\n'
         'sets = [{ name = "gsm", source = "gsm.jsonl" }]\n',
     )
+    _register("mine")
     run_recipe(recipe, only={"eval"}, echo=lambda line: None)
     assert calls == [[("base+none", 1), ("mine", 1), ("mine", 4)]]
     written = (tmp_path / "work" / "eval" / "gsm" / "tasks.jsonl").read_text().splitlines()
