@@ -466,6 +466,31 @@ def run_command(
         )
 
 
+@train_app.command("report")
+def report_command(
+    recipe: Path = typer.Argument(..., help="Recipe file (TOML), as given to `train run`."),
+) -> None:
+    """Rewrite and print each held-out set's report over every eval row of a recipe; runs no model.
+
+    For rows that `tui-agent eval --endpoint` finished beside the recipe (a served teacher), or after the answer
+    check changed: the trajectories are judged again, and only this code version's are averaged.
+    """
+    with _errors():
+        from rich.console import Console
+
+        from training.evaluate import render_table
+        from training.recipe import eval_reports, load_recipe
+
+        plan = load_recipe(recipe)
+        reports = eval_reports(plan)
+        if not reports:
+            raise _fail(f"no held-out set written yet: run `tui-agent train run {recipe} --only eval` first")
+        console = Console()
+        for label, report in reports:
+            console.print(render_table(report, title=f"{plan.name}: {label} ({report['tasks']} tasks)"))
+            console.print(f"  {plan.file(f'eval/{label}/report.json')}")
+
+
 @train_app.command("status")
 def status_command(
     recipe: Path = typer.Argument(..., help="Recipe file (TOML), as given to `train run`."),

@@ -305,7 +305,6 @@ def _export(recipe: Recipe, bar, echo) -> None:
 
 def _eval(recipe: Recipe, bar, echo, rows: set[str] | None = None) -> None:
     from training.evaluate import config_name, evaluate, write_report
-    from training.generate import GenerateOptions
     from training.tasks import write_tasks
 
     if not recipe.eval.get("sets"):
@@ -314,9 +313,7 @@ def _eval(recipe: Recipe, bar, echo, rows: set[str] | None = None) -> None:
     pairs = eval_rows(recipe)
     chosen = [(ref, sag) for ref, sag in pairs if not rows or config_name(ref, sag) in rows]
     _check_student_registered(recipe, [ref.base for ref, _ in chosen])
-    options = GenerateOptions(
-        max_steps=int(recipe.eval.get("max_steps", 5)), max_tokens=int(recipe.eval.get("max_tokens", 512))
-    )
+    options = eval_options(recipe)
     # Every held-out set is written first, for `tui-agent eval` runs beside the recipe's (a model served with
     # parallel slots) that need not wait for this stage to reach the set.
     sets = [(eval_set_name(item), eval_tasks(recipe, item)) for item in recipe.eval["sets"]]
@@ -337,6 +334,33 @@ def _eval(recipe: Recipe, bar, echo, rows: set[str] | None = None) -> None:
         report = write_report(recipe.file(f"eval/{label}"), [config_name(r, s) for r, s in pairs], tasks, options)
         for config, row in report["configs"].items():
             echo(f"{label} {config}: accuracy {row['accuracy']} over {row['tasks']} tasks")
+
+
+def eval_options(recipe: Recipe) -> Any:
+    from training.generate import GenerateOptions
+
+    return GenerateOptions(
+        max_steps=int(recipe.eval.get("max_steps", 5)), max_tokens=int(recipe.eval.get("max_tokens", 512))
+    )
+
+
+def eval_reports(recipe: Recipe) -> list[tuple[str, dict[str, Any]]]:
+    """Rewrite each held-out set's report.json over every row of the recipe, running nothing: for rows finished
+    by separate `tui-agent eval` runs (a served teacher) or judged by a newer answer check. A set whose tasks file
+    the eval stage has not written yet is skipped."""
+    from training.evaluate import write_report
+    from training.tasks import load_tasks
+
+    names = eval_row_names(recipe)
+    reports = []
+    for item in recipe.eval.get("sets", []):
+        label = eval_set_name(item)
+        tasks_file = recipe.file(f"eval/{label}/tasks.jsonl")
+        if tasks_file.is_file():
+            reports.append(
+                (label, write_report(tasks_file.parent, names, load_tasks(tasks_file), eval_options(recipe)))
+            )
+    return reports
 
 
 def _check_student_registered(recipe: Recipe, models: list[str]) -> None:

@@ -184,6 +184,13 @@ def test_recipe_runs_its_stages_and_reports_bad_recipes(tmp_path):
         load_recipe(path)
 
 
+def test_report_before_any_eval_says_which_stage_writes_the_sets(tmp_path):
+    path = tmp_path / "recipe.toml"
+    path.write_text(RECIPE + '[eval]\nsets = [{ name = "a", source = "tasks.jsonl" }]\n')
+    result = invoke("train", "report", str(path))
+    assert result.exit_code == 2 and "--only eval" in result.output and "Traceback" not in result.output
+
+
 def test_the_shipped_recipe_is_valid():
     recipe = load_recipe(Path(__file__).resolve().parents[2] / "training" / "recipes" / "gemma3-270m-agent.toml")
     assert recipe.student["model"] == "gemma3-270m" and recipe.export["name"]

@@ -180,6 +180,18 @@ def test_eval_rows_run_only_the_chosen_rows_and_report_every_row(tmp_path, monke
         assert report["configs"]["good-sag1"]["tasks"] == size and report["configs"]["good-sag1"]["accuracy"] == 1.0
         assert report["configs"]["wrong-sag1"]["tasks"] == 0  # listed, left for later
 
+    from training.recipe import eval_reports
+
+    report_a = tmp_path / "work" / "eval" / "a" / "report.json"
+    report_a.unlink()
+    monkeypatch.setattr(training.evaluate, "_load_model", lambda *a: pytest.fail("a report runs no model"))
+    reports = dict(eval_reports(recipe))  # rewritten from the trajectories alone, every row listed
+    assert list(reports) == ["a", "b"] and json.loads(report_a.read_text())["configs"] == reports["a"]["configs"]
+    assert (
+        reports["a"]["configs"]["good-sag1"]["accuracy"] == 1.0 and reports["a"]["configs"]["wrong-sag1"]["tasks"] == 0
+    )
+    monkeypatch.setattr(training.evaluate, "_load_model", loader)
+
     run_recipe(recipe, only={"eval"}, echo=lambda line: None)  # the rest, later: the finished row is not rerun
     report = json.loads((tmp_path / "work" / "eval" / "a" / "report.json").read_text())
     assert (report["configs"]["wrong-sag1"]["tasks"], report["configs"]["wrong-sag1"]["accuracy"]) == (2, 0.0)
