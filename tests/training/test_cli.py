@@ -26,7 +26,7 @@ def invoke(*args: str):
 def test_help_lists_every_stage_and_loads_nothing_heavy():
     result = invoke("train", "--help")
     assert result.exit_code == 0
-    for stage in ("tasks", "generate", "filter", "sft", "export", "eval", "run"):
+    for stage in ("tasks", "generate", "filter", "sft", "export", "eval", "run", "status", "report"):
         assert stage in result.output
     heavy = "('torch', 'transformers', 'trl', 'llama_cpp')"
     code = f"import sys; from tui_agent.cli import app; print(sorted(m for m in {heavy} if m in sys.modules))"
