@@ -337,6 +337,7 @@ def _eval(recipe: Recipe, bar, echo, rows: set[str] | None = None) -> None:
 
 
 def eval_options(recipe: Recipe) -> Any:
+    """The options every row of the recipe's evaluation runs under; each report records them."""
     from training.generate import GenerateOptions
 
     return GenerateOptions(
