@@ -352,15 +352,13 @@ def eval_reports(recipe: Recipe) -> list[tuple[str, dict[str, Any]]]:
     from training.evaluate import write_report
     from training.tasks import load_tasks
 
-    names = eval_row_names(recipe)
+    names, options = eval_row_names(recipe), eval_options(recipe)
     reports = []
     for item in recipe.eval.get("sets", []):
         label = eval_set_name(item)
         tasks_file = recipe.file(f"eval/{label}/tasks.jsonl")
         if tasks_file.is_file():
-            reports.append(
-                (label, write_report(tasks_file.parent, names, load_tasks(tasks_file), eval_options(recipe)))
-            )
+            reports.append((label, write_report(tasks_file.parent, names, load_tasks(tasks_file), options)))
     return reports
 
 
