@@ -304,7 +304,7 @@ def _export(recipe: Recipe, bar, echo) -> None:
 
 
 def _eval(recipe: Recipe, bar, echo, rows: set[str] | None = None) -> None:
-    from training.evaluate import config_name, evaluate, write_report
+    from training.evaluate import config_name, evaluate
     from training.tasks import write_tasks
 
     if not recipe.eval.get("sets"):
@@ -330,8 +330,7 @@ def _eval(recipe: Recipe, bar, echo, rows: set[str] | None = None) -> None:
                 n_ctx=int(recipe.eval.get("n_ctx", 8192)),
                 progress=lambda config, done, total, progress=progress: progress(done, total),
             )
-        # the report covers every row of the recipe, also those run separately or left out this time
-        report = write_report(recipe.file(f"eval/{label}"), [config_name(r, s) for r, s in pairs], tasks, options)
+        report = _write_set_report(recipe, label, tasks, options)
         for config, row in report["configs"].items():
             echo(f"{label} {config}: accuracy {row['accuracy']} over {row['tasks']} tasks")
 
@@ -349,17 +348,23 @@ def eval_reports(recipe: Recipe) -> list[tuple[str, dict[str, Any]]]:
     """Rewrite each held-out set's report.json over every row of the recipe, running nothing: for rows finished
     by separate `tui-agent eval` runs (a served teacher) or judged by a newer answer check. A set whose tasks file
     the eval stage has not written yet is skipped."""
-    from training.evaluate import write_report
     from training.tasks import load_tasks
 
-    names, options = eval_row_names(recipe), eval_options(recipe)
+    options = eval_options(recipe)
     reports = []
     for item in recipe.eval.get("sets", []):
         label = eval_set_name(item)
         tasks_file = recipe.file(f"eval/{label}/tasks.jsonl")
         if tasks_file.is_file():
-            reports.append((label, write_report(tasks_file.parent, names, load_tasks(tasks_file), options)))
+            reports.append((label, _write_set_report(recipe, label, load_tasks(tasks_file), options)))
     return reports
+
+
+def _write_set_report(recipe: Recipe, label: str, tasks: list, options: Any) -> dict[str, Any]:
+    """One set's report.json over every row of the recipe, also rows run separately or left out this time."""
+    from training.evaluate import write_report
+
+    return write_report(recipe.file(f"eval/{label}"), eval_row_names(recipe), tasks, options)
 
 
 def _check_student_registered(recipe: Recipe, models: list[str]) -> None:
