@@ -55,6 +55,7 @@ def test_shipped_recipes_share_one_teacher_run():
     assert qwen.data_file("tasks.jsonl") == gemma.file("tasks.jsonl")
     assert qwen.file("sft") != gemma.file("sft")  # each student trains in its own directory
     assert qwen.tasks == gemma.tasks and qwen.teacher == gemma.teacher
+    assert qwen.eval["sets"] == gemma.eval["sets"]  # held-out rows of one recipe serve the other
 
 
 def test_tasks_stage_adds_fix_the_bug_tasks(tmp_path, monkeypatch):
