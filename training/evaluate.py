@@ -122,11 +122,12 @@ def _edited_tests(record: Any) -> bool:
 
 
 def summarise(records: Sequence[Any]) -> dict[str, Any]:
-    """Accuracy (with interval), answered, mean steps, parse failures per step, tokens and seconds per task."""
-    from training.checking import check_answer
+    """Accuracy (with interval), answered, mean steps, parse failures per step, tokens and seconds per task, and
+    how the wrong runs failed (``training.failures``)."""
+    from training.failures import failure_summary
 
     n = len(records)
-    correct = [check_answer(r.final_answer, r.reference) and not _edited_tests(r) for r in records]
+    correct = judge(records)
     steps = sum(len(r.steps) for r in records)
     low, high = wilson_interval(sum(correct), n)
     return {
@@ -144,7 +145,15 @@ def summarise(records: Sequence[Any]) -> dict[str, Any]:
         "median_seconds_per_task": round(statistics.median(r.seconds for r in records), 2) if n else None,
         "accuracy_within_steps": within_steps(records, correct),
         "concurrency": max((int(r.settings.get("concurrency", 1)) for r in records), default=1),
+        **failure_summary(records, correct),
     }
+
+
+def judge(records: Sequence[Any]) -> list[bool]:
+    """Whether each run's final answer is right (a fix-the-bug run must also leave the tests alone)."""
+    from training.checking import check_answer
+
+    return [check_answer(r.final_answer, r.reference) and not _edited_tests(r) for r in records]
 
 
 def within_steps(records: Sequence[Any], correct: Sequence[bool]) -> dict[str, float]:
@@ -246,35 +255,51 @@ def write_report(
     version: str | None = None,
     commit: str | None = None,
 ) -> dict[str, Any]:
-    """``<out>/report.json`` over the named rows' trajectories of these tasks (this code version only); a caller
-    that already hashed the code and asked git passes ``version`` and ``commit``."""
+    """``<out>/report.json`` over the named rows' trajectories of these tasks (this code version only), and
+    ``<out>/failures.md`` with a trajectory of each way they failed; a caller that already hashed the code and
+    asked git passes ``version`` and ``commit``."""
     import json
 
+    from training.failures import failures_markdown
+
+    out_dir = Path(out_dir)
     version = version or code_version()
-    report = build_report(Path(out_dir), names, {str(t.id) for t in tasks}, version)
+    task_ids = {str(t.id) for t in tasks}
+    report = build_report(out_dir, names, task_ids, version)
     report.update({"commit": commit or git_commit(), "tasks": len(tasks), "options": vars(options)})
-    (Path(out_dir) / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    rows = {}
+    for name in names:
+        records = current_records(out_dir, name, task_ids, version)[0]
+        rows[name] = (records, judge(records))
+    (out_dir / "failures.md").write_text(failures_markdown(out_dir.name, rows), encoding="utf-8")
     return report
+
+
+def current_records(out_dir: Path, name: str, task_ids: set[str], version: str) -> tuple[list[Any], int]:
+    """A row's trajectories of these tasks made by this code version, and how many older ones it left out."""
+    from tui_agent.agent.trajectory import read_trajectories
+
+    path = Path(out_dir) / f"{name}.jsonl"
+    records = read_trajectories(path) if path.exists() else []
+    current = {}
+    older = 0
+    for record in records:
+        if record.task_id not in task_ids:
+            continue
+        if record.settings.get("code_version") == version:
+            current[(record.task_id, record.settings.get("sample", 0))] = record
+        else:
+            older += 1
+    return list(current.values()), older
 
 
 def build_report(out_dir: Path, names: Sequence[str], task_ids: set[str], version: str) -> dict[str, Any]:
     """Summaries per configuration over the current code version's trajectories of these tasks."""
-    from tui_agent.agent.trajectory import read_trajectories
-
     rows: dict[str, Any] = {}
     for name in names:
-        path = Path(out_dir) / f"{name}.jsonl"
-        records = read_trajectories(path) if path.exists() else []
-        current = {}
-        older = 0
-        for record in records:
-            if record.task_id not in task_ids:
-                continue
-            if record.settings.get("code_version") == version:
-                current[(record.task_id, record.settings.get("sample", 0))] = record
-            else:
-                older += 1
-        rows[name] = {**summarise(list(current.values())), "older_code_versions_left_out": older}
+        records, older = current_records(out_dir, name, task_ids, version)
+        rows[name] = {**summarise(records), "older_code_versions_left_out": older}
     return {"code_version": version, "configs": rows}
 
 

@@ -73,6 +73,8 @@ def test_side_by_side_report_and_resume(tmp_path):
     assert rows["good-sag1"]["accuracy"] == 1.0 and rows["wrong-sag1"]["accuracy"] == 0.25  # 0 * 2 == 0
     assert rows["good-sag1"]["mean_steps"] == 1.0 and rows["good-sag1"]["parse_failures_per_step"] == 0.0
     assert json.loads((tmp_path / "report.json").read_text())["configs"]["good-sag1"]["tasks"] == 4
+    assert rows["wrong-sag1"]["failure_kinds"]["wrong_plan"]["count"] == 3 and not rows["good-sag1"]["failure_kinds"]
+    assert "### wrong-sag1: `wrong_plan`" in (tmp_path / "failures.md").read_text()  # a trajectory to read
     lines = (tmp_path / "good-sag1.jsonl").read_text().splitlines()
     stamped = json.loads(lines[0])["settings"]
     assert stamped["code_version"] == report["code_version"] and stamped["commit"]
