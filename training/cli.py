@@ -470,7 +470,8 @@ def run_command(
 def report_command(
     recipe: Path = typer.Argument(..., help="Recipe file (TOML), as given to `train run`."),
 ) -> None:
-    """Rewrite and print each held-out set's report over every eval row of a recipe; runs no model.
+    """Rewrite and print each held-out set's report (and failures.md: a trajectory of each way a row's runs
+    failed) over every eval row of a recipe; runs no model.
 
     For rows that `tui-agent eval --endpoint` finished beside the recipe (a served teacher), or after the answer
     check changed: the trajectories are judged again, and only this code version's are averaged.
@@ -488,7 +489,8 @@ def report_command(
         console = Console()
         for label, report in reports:
             console.print(render_table(report, title=f"{plan.name}: {label} ({report['tasks']} tasks)"))
-            console.print(f"  {plan.file(f'eval/{label}/report.json')}")
+            folder = plan.file(f"eval/{label}")
+            console.print(f"  {folder / 'report.json'}; how the wrong runs failed: {folder / 'failures.md'}")
 
 
 @train_app.command("status")
