@@ -6,7 +6,8 @@ interpreter); how many classes derive directly from a class. Targets are unambig
 repository, public, outside the tests. The choice is deterministic for a seed and balanced across kinds.
 
 An installed package is first copied into the cache (``<cache>/codebases/<name>-<version>``), so the agent works
-on a copy and never writes into site-packages; ``package_workspace`` re-creates that copy on another machine.
+on a copy and never writes into site-packages; ``package_workspace`` re-creates that copy on another machine and
+restores whatever an earlier run changed in it, so every run (and every task set made from it) sees the installed code.
 """
 
 from __future__ import annotations
@@ -130,12 +131,14 @@ def package_workspace(package: str, version: str = "") -> Path:
     from tui_agent.config import cache_dir
 
     target = cache_dir() / "codebases" / f"{package}-{installed}"
-    if target.is_dir():
-        return target
     spec = importlib.util.find_spec(package)
     locations = list(spec.submodule_search_locations or [])
     if len(locations) > 1:
         raise CodebaseError(f"{package} is a namespace package spread over {len(locations)} folders")
+    if target.is_dir():
+        source = Path(locations[0]) if locations else Path(spec.origin or "")
+        restore_copy(target, source)
+        return target
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -154,6 +157,52 @@ def package_workspace(package: str, version: str = "") -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+# What a workspace copy may hold besides the package: the code index tui-agent keeps there.
+_KEPT_IN_COPY = frozenset({".tui-agent"})
+
+
+def _source_files(folder: Path) -> dict[str, Path]:
+    return {
+        str(path.relative_to(folder)): path
+        for path in folder.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
+    }
+
+
+def restore_copy(target: Path, source: Path) -> list[str]:
+    """Make the cached copy ``target`` equal to the installed ``source`` again, and say what was restored.
+
+    Agents run with write access in the copy, so one run can rewrite a module (a model once replaced
+    ``tomlkit/api.py`` with two bytes) and every later run, and every task set made from the copy, would see the
+    damage. Every run therefore starts from a copy checked file by file: changed or missing files are copied back,
+    and files the package does not have are removed.
+    """
+    restored: list[str] = []
+    name = source.name
+    for entry in target.iterdir():
+        if entry.name not in _KEPT_IN_COPY and entry.name != name:
+            restored.append(entry.name)
+            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+    if source.is_file():  # a single-module package
+        copy = target / name
+        if not copy.is_file() or copy.read_bytes() != source.read_bytes():
+            shutil.copyfile(source, copy)  # a new mtime: the code index sees the change
+            restored.append(name)
+        return restored
+    wanted, present = _source_files(source), _source_files(target / name)
+    for relative, path in present.items():
+        if relative not in wanted:
+            path.unlink()
+            restored.append(f"{name}/{relative}")
+    for relative, path in wanted.items():
+        copy = target / name / relative
+        if relative not in present or copy.read_bytes() != path.read_bytes():
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, copy)
+            restored.append(f"{name}/{relative}")
+    return sorted(restored)
 
 
 def run_snippet(code: str, cwd: Path, hash_seed: str = "0") -> str | None:

@@ -127,8 +127,9 @@ def write_tasks(tasks: Iterable[Task], path: str | Path) -> int:
 def resolve_workspace(task: Task) -> Path | None:
     """The directory the agent must run in for this task; None for tasks that need no workspace.
 
-    A codebase task made from an installed package is re-created from that package when its copy is missing
-    (another machine, a cleared cache); a missing repository is an error.
+    A codebase task made from an installed package runs in the cached copy of that package, re-created when
+    missing (another machine, a cleared cache) and restored file by file when an earlier run changed it;
+    a missing repository is an error.
     """
     workspace = task.meta.get("workspace")
     if not workspace:
@@ -137,13 +138,13 @@ def resolve_workspace(task: Task) -> Path | None:
         from training.fixbug_tasks import materialize
 
         return materialize(task)
-    path = Path(workspace)
-    if path.is_dir():
-        return path
-    if task.meta.get("package"):
+    if task.meta.get("package"):  # the package's cached copy, restored to the installed source first
         from training.codebase_tasks import package_workspace
 
         return package_workspace(str(task.meta["package"]), str(task.meta.get("version") or ""))
+    path = Path(workspace)
+    if path.is_dir():
+        return path
     raise TaskError(f"task {task.id}: workspace {path} does not exist")
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from training.checking import check_answer
-from training.codebase_tasks import KINDS, CodebaseError, generate_codebase_tasks
+from training.codebase_tasks import KINDS, CodebaseError, generate_codebase_tasks, restore_copy
 from training.tasks import Task, resolve_workspace
 from tui_agent.config import cache_dir
 
@@ -345,3 +345,26 @@ def test_installed_package(monkeypatch):
     stale = Task(task.id, task.question, task.answer, task.kind, task.source, {**moved.meta, "version": "0.0.1"})
     with pytest.raises(CodebaseError, match=rf"made from typer 0\.0\.1, but typer {re.escape(typer.__version__)}"):
         resolve_workspace(stale)
+
+
+def test_a_run_that_damages_the_copy_does_not_reach_the_next(monkeypatch):
+    """An agent may rewrite the package in its workspace; the next task starts from the installed source again."""
+    import typer
+
+    task = generate_codebase_tasks("typer", n=5, seed=1)[0]
+    workspace = resolve_workspace(task)
+    installed = Path(typer.__file__).parent
+    (workspace / "typer" / "main.py").write_text("ws", encoding="utf-8")  # what a model once did to a module
+    (workspace / "typer" / "colors.py").unlink()
+    (workspace / "typer" / "scratch.py").write_text("x = 1\n", encoding="utf-8")
+    (workspace / "notes.txt").write_text("left by a run\n", encoding="utf-8")
+    (workspace / ".pytest_cache").mkdir(exist_ok=True)
+    (workspace / ".tui-agent").mkdir(exist_ok=True)
+
+    assert resolve_workspace(task) == workspace
+    assert (workspace / "typer" / "main.py").read_bytes() == (installed / "main.py").read_bytes()
+    assert (workspace / "typer" / "colors.py").read_bytes() == (installed / "colors.py").read_bytes()
+    assert not (workspace / "typer" / "scratch.py").exists()
+    assert not (workspace / "notes.txt").exists() and not (workspace / ".pytest_cache").exists()
+    assert (workspace / ".tui-agent").is_dir()  # the code index is kept
+    assert restore_copy(workspace, installed) == []  # nothing left to restore
