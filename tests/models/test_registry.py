@@ -146,3 +146,18 @@ def test_the_embedded_default_runs_its_shipped_distilled_adapter():
     check_gguf_header(adapter)
     assert default.prompt == adapter_prompt_style(adapter) == "student"
     assert adapter.stat().st_size < 16 * 2**20  # small enough to ship inside the package
+
+
+def test_the_distilled_qwen_student_ships_its_adapter_over_the_hub_model():
+    from pathlib import Path
+
+    from tui_agent.models.loader import adapter_prompt_style
+    from tui_agent.models.verify import check_gguf_header
+
+    registry = load_registry()
+    student, base = registry.get("qwen2.5-coder-0.5b-agent"), registry.get("qwen2.5-coder-0.5b")
+    assert (student.repo, student.file, student.sha256) == (base.repo, base.file, base.sha256)  # one download
+    adapter = Path(student.lora)
+    assert adapter.parent == BUILTIN_PATH.parent / "adapters" and adapter.is_file()
+    check_gguf_header(adapter)
+    assert student.prompt == adapter_prompt_style(adapter) == "student"
