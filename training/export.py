@@ -330,7 +330,7 @@ def _block_order(name: str) -> tuple[int, str]:
 
 
 def register_model(name: str, base: str, adapter: Path, *, description: str = "", prompt: str = "full") -> Path:
-    """Add ``[models.NAME]`` (the base's model file plus ``lora``) to the user's models.toml; returns that file.
+    """Add ``[models.NAME]`` (``base`` = the base's entry, plus ``lora``) to the user's models.toml; returns that file.
 
     ``prompt`` is the system prompt style the adapter was trained under (one of ``PROMPT_STYLES``: "full",
     "compact" or "student"): the runtime then prompts the model the same way.
@@ -370,8 +370,7 @@ def register_model(name: str, base: str, adapter: Path, *, description: str = ""
             entry["description"] = description
     else:
         entry = tomlkit.table()
-        for key, value in _entry_fields(spec).items():
-            entry[key] = value
+        entry["base"] = spec.name  # the base's download and chat fields, kept in one place
         entry["lora"] = str(adapter)
         entry["prompt"] = prompt
         entry["description"] = description or f"{spec.name} with the LoRA adapter {adapter.name}"
@@ -435,22 +434,6 @@ def _base_spec(registry: Any, base: str) -> Any:
 
 def _size(path: Path) -> int | None:
     return path.stat().st_size if path.is_file() else None
-
-
-def _entry_fields(spec: Any) -> dict[str, Any]:
-    """The fields that make a new entry run the base's file: where it comes from and how it is spoken to."""
-    fields: dict[str, Any] = {"file": spec.file}
-    if spec.package:
-        fields["package"] = spec.package
-    else:
-        fields["repo"] = spec.repo
-        if spec.revision != "main":
-            fields["revision"] = spec.revision
-    fields.update(chat_format=spec.chat_format, context_length=spec.context_length)
-    for key in ("license", "sha256", "size"):
-        if getattr(spec, key):
-            fields[key] = getattr(spec, key)
-    return fields
 
 
 def _write_atomically(path: Path, text: str) -> None:

@@ -96,6 +96,8 @@ description = "mine"
         ("\n[models.\"q\"]\nrepo = 'x/y'\nfile = 'a.gguf'\nsha256 = 'abc'\n", 2, "sha256 must be 64 hex"),
         ("model = 'x'\n", 1, "unknown top-level key 'model'"),
         ("[models.a]\nrepo = 'x/y'\nfile = 'a.gguf'\nprompt = 'tiny'\n", 1, "prompt 'tiny' is not one of full"),
+        ("[models.a]\nbase = 'nothing'\nlora = 'a.gguf'\n", 1, "base 'nothing' is not a model in the registry"),
+        ("[models.a]\nbase = 'b'\n\n[models.b]\nbase = 'a'\n", 4, "base 'a' makes a loop: a -> b -> a"),
     ],
 )
 def test_malformed_user_file_names_file_line_and_reason(text, line, reason):
@@ -106,6 +108,28 @@ def test_malformed_user_file_names_file_line_and_reason(text, line, reason):
     assert message.startswith(f"{path}:{line}")
     assert reason in message
     assert "\n" not in message
+
+
+def test_an_entry_with_a_base_starts_from_that_entrys_fields(tmp_path):
+    adapter = tmp_path / "agent.gguf"
+    _user_file(
+        f"""
+[models.my-agent]
+base = "qwen2.5-coder-1.5b"
+lora = "{adapter}"
+prompt = "student"
+
+[models.my-agent-long]
+base = "my-agent"
+context_length = 4096
+"""
+    )
+    registry = load_registry()
+    base, agent, long = (registry.get(n) for n in ("qwen2.5-coder-1.5b", "my-agent", "my-agent-long"))
+    assert (agent.repo, agent.file, agent.sha256, agent.chat_format) == (base.repo, base.file, base.sha256, "chatml")
+    assert (agent.lora, agent.prompt, agent.base) == (str(adapter), "student", "qwen2.5-coder-1.5b")
+    assert (long.lora, long.context_length, long.file) == (str(adapter), 4096, base.file)
+    assert base.lora is None and base.prompt == "full"  # the base entry itself is untouched
 
 
 def test_builtin_file_ships_inside_the_package():

@@ -2,6 +2,8 @@
 
 A user's ``<config dir>/models.toml`` has the same shape; an entry with a new name is added, an entry with a known
 name overrides only the fields it sets (so ``[models.gemma3-270m] lora = "..."`` is enough to add an adapter).
+An entry with ``base = "NAME"`` starts from that entry's fields, so a model that is another one plus an adapter
+names its base instead of copying its download fields.
 Every problem is a ConfigError naming the file, the line and the reason, so a typo never turns into a stack trace.
 """
 
@@ -38,6 +40,7 @@ class ModelSpec:
     size: int | None = None
     revision: str = "main"
     prompt: str = "full"  # the system prompt style the model was trained for (one of PROMPT_STYLES)
+    base: str | None = None  # the entry whose fields this one starts from
 
     @property
     def files(self) -> list[str]:
@@ -62,6 +65,7 @@ _TYPES: dict[str, type] = {
     "size": int,
     "revision": str,
     "prompt": str,
+    "base": str,
 }
 assert set(_TYPES) == {f.name for f in fields(ModelSpec)} - {"name"}
 
@@ -103,7 +107,23 @@ def load_registry(user_path: Path | None = None) -> Registry:
         for name, (values, line) in _read_entries(user_path).items():
             merged = {**entries[name][0], **values} if name in entries else values
             entries[name] = (merged, user_path, line)
-    return Registry({name: _build(name, values, path, line) for name, (values, path, line) in entries.items()})
+    return Registry(
+        {name: _build(name, _with_base(name, entries), path, line) for name, (_, path, line) in entries.items()}
+    )
+
+
+def _with_base(name: str, entries: dict[str, tuple[dict, Path, int | None]], seen: tuple[str, ...] = ()) -> dict:
+    """The entry's fields over those of its ``base`` entry (and that one's base, and so on)."""
+    values, path, line = entries[name]
+    base = values.get("base")
+    if not base:
+        return values
+    where = f"{path}:{line}" if line else str(path)
+    if base not in entries:
+        raise ConfigError(f"{where}: models.{name}: base {base!r} is not a model in the registry")
+    if base == name or base in seen:
+        raise ConfigError(f"{where}: models.{name}: base {base!r} makes a loop: {' -> '.join((*seen, name, base))}")
+    return {**_with_base(base, entries, (*seen, name)), **values}
 
 
 def _read_entries(path: Path) -> dict[str, tuple[dict, int | None]]:
